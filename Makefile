@@ -1,0 +1,47 @@
+# smart_control developer commands. Every target that needs Python installs the
+# pinned stack into .venv first when it is missing or older than setup.cfg.
+SHELL := /bin/bash
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+PY := $(VENV)/bin/python
+# dm-reverb 0.14 has wheels for CPython 3.9-3.11 only.
+PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+PYTEST_ARGS ?=
+
+.PHONY: install test lint format run bench clean help
+
+help:
+	@echo "make run    - quickstart: the main job end to end on the embedded default"
+	@echo "make test   - the test suite (installs .venv first if needed)"
+	@echo "make lint   - ruff check + format check"
+	@echo "make bench  - performance suite, writes bench/results/latest.json"
+
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; ok = (3, 9) <= v <= (3, 11); \
+	  ok or sys.exit("smart_control needs Python 3.9-3.11 (dm-reverb 0.14 ships no wheels for %d.%d); set PYTHON=python3.11" % v)'
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip setuptools wheel
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+run: $(STAMP)
+	$(PY) -m smart_control.reinforcement_learning.scripts.buffer_demo --root_dir=runs/quickstart
+
+bench: $(STAMP)
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info
