@@ -37,8 +37,14 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The guide's starter buffer (10 one-week runs of the schedule policy in the
+# embedded synthetic-weather office building), then loaded back and sampled.
 run: $(STAMP)
-	$(PY) -m smart_control.reinforcement_learning.scripts.buffer_demo --root_dir=runs/quickstart
+	$(PY) -m smart_control.reinforcement_learning.scripts.populate_starter_buffer \
+	    --root_dir=runs/quickstart/starter_buffer --overwrite \
+	    --capacity=50000 --steps-per-run=672 --num-runs=10
+	$(PY) -m smart_control.reinforcement_learning.scripts.inspect_buffer \
+	    --root_dir=runs/quickstart/starter_buffer
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all

@@ -44,7 +44,11 @@ def _read_records(path: str) -> List[bytes]:
     if not os.path.isfile(path):
         raise CheckpointFormatError(f"{path} is missing: not a Reverb checkpoint")
     try:
-        return list(tf.data.TFRecordDataset(path, compression_type=_COMPRESSION).as_numpy_iterator())
+        return list(
+            tf.data.TFRecordDataset(
+                path, compression_type=_COMPRESSION
+            ).as_numpy_iterator()
+        )
     except tf.errors.OpError as e:
         raise CheckpointFormatError(f"cannot read {path}: {e.message}") from None
 
@@ -67,7 +71,9 @@ class TableCheckpoint:
     proto: checkpoint_pb2.PriorityTableCheckpoint
 
 
-def read_tables(checkpoint_path: str) -> Dict[str, checkpoint_pb2.PriorityTableCheckpoint]:
+def read_tables(
+    checkpoint_path: str,
+) -> Dict[str, checkpoint_pb2.PriorityTableCheckpoint]:
     records = _read_records(os.path.join(checkpoint_path, TABLES_FILE))
     tables = {}
     for record in records:
@@ -76,7 +82,9 @@ def read_tables(checkpoint_path: str) -> Dict[str, checkpoint_pb2.PriorityTableC
     return tables
 
 
-def read_items(checkpoint_path: str, table_name: str) -> List[schema_pb2.PrioritizedItem]:
+def read_items(
+    checkpoint_path: str, table_name: str
+) -> List[schema_pb2.PrioritizedItem]:
     """The table's items, oldest first."""
     items = []
     for record in _read_records(os.path.join(checkpoint_path, ITEMS_FILE)):
@@ -190,7 +198,9 @@ def write_reconfigured_copy(
 
     os.makedirs(output_path)
     _write_records(os.path.join(output_path, TABLES_FILE), [proto.SerializeToString()])
-    _write_records(os.path.join(output_path, ITEMS_FILE), [it.SerializeToString() for it in kept])
+    _write_records(
+        os.path.join(output_path, ITEMS_FILE), [it.SerializeToString() for it in kept]
+    )
     src_chunks = os.path.join(checkpoint_path, CHUNKS_FILE)
     dst_chunks = os.path.join(output_path, CHUNKS_FILE)
     if dropped == 0 and len(tables) == 1:
@@ -210,3 +220,10 @@ def write_reconfigured_copy(
     with open(os.path.join(output_path, DONE_FILE), "w"):
         pass
     return {"items": len(kept), "dropped": dropped}
+
+
+def step_spec_from_signature(signature: Any) -> Any:
+    """The per-step data spec of a table signature (drops the time dimension)."""
+    return tf.nest.map_structure(
+        lambda s: tf.TensorSpec(s.shape[1:], s.dtype, s.name), signature
+    )

@@ -71,7 +71,13 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 def _package_versions() -> dict:
     versions = {}
-    for package in ("smart-control", "dm-reverb", "tf-agents", "tensorflow-cpu", "tensorflow"):
+    for package in (
+        "smart-control",
+        "dm-reverb",
+        "tf-agents",
+        "tensorflow-cpu",
+        "tensorflow",
+    ):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -140,7 +146,9 @@ class ReplayBufferManager:
             "num_checkpoints_to_keep", num_checkpoints_to_keep, 1
         )
         if not table_name or not isinstance(table_name, str):
-            raise ValueError(f"table_name must be a non-empty string, got {table_name!r}")
+            raise ValueError(
+                f"table_name must be a non-empty string, got {table_name!r}"
+            )
         if server_address is None and not checkpoint_dir:
             raise ValueError(
                 f"checkpoint_dir must be a directory path, got {checkpoint_dir!r}"
@@ -148,14 +156,18 @@ class ReplayBufferManager:
         if server_address is not None and (
             not isinstance(server_address, str) or ":" not in server_address
         ):
-            raise ValueError(f"server_address must be 'host:port', got {server_address!r}")
+            raise ValueError(
+                f"server_address must be 'host:port', got {server_address!r}"
+            )
         try:
             self._data_spec = tensor_spec.from_spec(data_spec)
             flat = tf.nest.flatten(self._data_spec)
         except (TypeError, ValueError) as e:
             raise ValueError(f"data_spec must be a nest of TensorSpecs: {e}") from None
         if not flat or not all(isinstance(s, tf.TensorSpec) for s in flat):
-            raise ValueError(f"data_spec must be a non-empty nest of TensorSpecs, got {data_spec!r}")
+            raise ValueError(
+                f"data_spec must be a non-empty nest of TensorSpecs, got {data_spec!r}"
+            )
 
         self._table_name = table_name
         self._sampler_factory = sampler_factory
@@ -163,7 +175,9 @@ class ReplayBufferManager:
         self._server_address = server_address
         self._port = port
         self._rate_limiter_timeout_ms = rate_limiter_timeout_ms
-        self._checkpoint_dir = os.path.abspath(checkpoint_dir) if checkpoint_dir else None
+        self._checkpoint_dir = (
+            os.path.abspath(checkpoint_dir) if checkpoint_dir else None
+        )
         self._store = (
             checkpoint_store.CheckpointStore(self._checkpoint_dir)
             if self._checkpoint_dir
@@ -214,7 +228,10 @@ class ReplayBufferManager:
 
     def create_replay_buffer(
         self,
-    ) -> Tuple[reverb_replay_buffer.ReverbReplayBuffer, reverb_utils.ReverbAddTrajectoryObserver]:
+    ) -> Tuple[
+        reverb_replay_buffer.ReverbReplayBuffer,
+        reverb_utils.ReverbAddTrajectoryObserver,
+    ]:
         """Create the replay buffer: an empty table, whatever the directory holds.
 
         With `server_address`, connects to that server instead (its table is
@@ -234,7 +251,9 @@ class ReplayBufferManager:
         try:
             adopted = self._store.adopt_all_staged()
             if adopted:
-                logging.info("Kept %d checkpoint(s) left by an earlier run.", len(adopted))
+                logging.info(
+                    "Kept %d checkpoint(s) left by an earlier run.", len(adopted)
+                )
             table = self._build_table()
             staging = self._store.staging_root(self._instance_id)
             os.makedirs(staging)
@@ -261,7 +280,10 @@ class ReplayBufferManager:
 
     def load_replay_buffer(
         self, source_dir: Optional[str] = None
-    ) -> Tuple[reverb_replay_buffer.ReverbReplayBuffer, reverb_utils.ReverbAddTrajectoryObserver]:
+    ) -> Tuple[
+        reverb_replay_buffer.ReverbReplayBuffer,
+        reverb_utils.ReverbAddTrajectoryObserver,
+    ]:
         """Load an existing replay buffer from a saved checkpoint.
 
         This method reconstructs the replay buffer, server, and observer based
@@ -311,7 +333,10 @@ class ReplayBufferManager:
 
     def get_replay_buffer_and_observer(
         self,
-    ) -> Tuple[reverb_replay_buffer.ReverbReplayBuffer, reverb_utils.ReverbAddTrajectoryObserver]:
+    ) -> Tuple[
+        reverb_replay_buffer.ReverbReplayBuffer,
+        reverb_utils.ReverbAddTrajectoryObserver,
+    ]:
         """Get the replay buffer and observer.
 
         Creates them (an empty buffer) if not already initialized.
@@ -323,7 +348,9 @@ class ReplayBufferManager:
             return self.create_replay_buffer()
         return self._replay_buffer, self._observer
 
-    def get_dataset(self, batch_size: int = 64, num_steps: Optional[int] = None) -> tf.data.Dataset:
+    def get_dataset(
+        self, batch_size: int = 64, num_steps: Optional[int] = None
+    ) -> tf.data.Dataset:
         """Get a TensorFlow dataset for sampling from the replay buffer.
 
         Args:
@@ -484,7 +511,9 @@ class ReplayBufferManager:
 
     def _finish_start(self) -> None:
         address = self._server_address
-        kwargs = {"server_address": address} if address else {"local_server": self._server}
+        kwargs = (
+            {"server_address": address} if address else {"local_server": self._server}
+        )
         self._replay_buffer = reverb_replay_buffer.ReverbReplayBuffer(
             self._data_spec,
             table_name=self._table_name,
@@ -522,7 +551,9 @@ class ReplayBufferManager:
                 f"the Reverb server at {self._server_address} has no table "
                 f"{self._table_name!r} (tables: {sorted(info)})"
             )
-        self._check_signature(info[self._table_name].signature, f"server {self._server_address}")
+        self._check_signature(
+            info[self._table_name].signature, f"server {self._server_address}"
+        )
         self._finish_start()
         return self._replay_buffer, self._observer
 
@@ -546,7 +577,9 @@ class ReplayBufferManager:
                 f"checkpoint {checkpoint_path} holds sequences of {found.sequence_length} "
                 f"steps, but sequence_length={self._sequence_length}"
             )
-        restore_path = os.path.join(self._store.restore_root(self._instance_id), "checkpoint")
+        restore_path = os.path.join(
+            self._store.restore_root(self._instance_id), "checkpoint"
+        )
         counts = checkpoint_files.write_reconfigured_copy(
             checkpoint_path,
             restore_path,
@@ -580,7 +613,10 @@ class ReplayBufferManager:
                 self._capacity,
             )
         logging.info(
-            "Loaded %d frames from %s (capacity %d).", loaded, checkpoint_path, self._capacity
+            "Loaded %d frames from %s (capacity %d).",
+            loaded,
+            checkpoint_path,
+            self._capacity,
         )
         self._loaded_from = checkpoint_path
 

@@ -142,7 +142,11 @@ def describe_signature(signature: Any) -> str:
         return "<no signature>"
     parts = []
     for path, dtype, shape in flat_spec_fields(signature):
-        dims = "?" if shape is None else ",".join("None" if d is None else str(d) for d in shape)
+        dims = (
+            "?"
+            if shape is None
+            else ",".join("None" if d is None else str(d) for d in shape)
+        )
         parts.append(f"{path or '<root>'}: {dtype}[{dims}]")
     return "{" + "; ".join(parts) + "}"
 

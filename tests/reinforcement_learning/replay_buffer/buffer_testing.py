@@ -26,7 +26,9 @@ def make_spec(obs_size: int = OBS_SIZE) -> trajectory.Trajectory:
     )
 
 
-def make_step(step_id: int, last: bool = False, obs_size: int = OBS_SIZE) -> trajectory.Trajectory:
+def make_step(
+    step_id: int, last: bool = False, obs_size: int = OBS_SIZE
+) -> trajectory.Trajectory:
     """One step; `last` makes it the episode's boundary step (LAST -> FIRST),
     after which the observer starts a new sequence."""
     observation = np.zeros(obs_size, np.float32)

@@ -1,0 +1,335 @@
+"""Fills a starter replay buffer with experience of the populate policy.
+
+One *run* is `steps_per_run` environment steps from a fresh `reset()` of an
+environment seeded for that run, so run `i` always produces the same
+experience for the same config and seed, wherever and whenever it runs. After
+every run the buffer is checkpointed and the run is recorded in
+`populate.json`; a resumed populate loads the checkpoint of the last recorded
+run and continues with the next run, so no run is repeated or lost.
+
+Files in the buffer directory (besides the manager's own, see
+`replay_buffer/checkpoint_store.py`):
+
+    populate.json          config, status, and per run: seed, steps, episodes,
+                           reward, content hash, checkpoint name, wall time
+    operative_config.gin   written by the binary when it finishes
+    logs/native.log        TensorFlow/Reverb C++ logs of the binary
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import gin
+import numpy as np
+from absl import logging
+from tf_agents.drivers import py_driver
+from tf_agents.policies import py_policy, py_tf_eager_policy, tf_policy
+from tf_agents.specs import tensor_spec
+
+from smart_control.reinforcement_learning.observers.collection_observers import (
+    ContentHashObserver,
+    EpisodeStatsObserver,
+)
+from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
+    ReplayBufferManager,
+)
+
+STATE_FILE = "populate.json"
+
+
+class BufferExistsError(FileExistsError):
+    """The buffer directory holds a buffer and neither resume nor overwrite was asked."""
+
+
+@dataclasses.dataclass
+class PopulateSummary:
+    buffer_dir: str
+    frames: int
+    runs: List[Dict[str, Any]]
+    runs_this_call: int
+    wall_time_s: float
+    content_hash: str
+
+    @property
+    def episodes(self) -> int:
+        return sum(run["episodes"] for run in self.runs)
+
+
+def run_seed(seed: int, run: int) -> int:
+    """A seed for run `run` that does not depend on how many runs came before."""
+    return int(np.random.SeedSequence([seed, run]).generate_state(1)[0])
+
+
+def _call_with_optional_seed(factory: Callable, seed: int, *args) -> Any:
+    try:
+        accepts_seed = "seed" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        accepts_seed = False
+    return factory(*args, seed=seed) if accepts_seed else factory(*args)
+
+
+def _as_py_policy(policy: Any) -> py_policy.PyPolicy:
+    if isinstance(policy, py_policy.PyPolicy):
+        return policy
+    if isinstance(policy, tf_policy.TFPolicy):
+        return py_tf_eager_policy.PyTFEagerPolicy(policy, use_tf_function=True)
+    raise ValueError(
+        f"the populate policy factory returned {type(policy).__name__}, not a policy"
+    )
+
+
+def _read_state(buffer_dir: str) -> Optional[Dict[str, Any]]:
+    try:
+        with open(os.path.join(buffer_dir, STATE_FILE)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def _write_state(buffer_dir: str, state: Dict[str, Any]) -> None:
+    path = os.path.join(buffer_dir, STATE_FILE)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(state, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _holds_a_buffer(buffer_dir: str) -> bool:
+    return os.path.isdir(buffer_dir) and any(
+        os.path.exists(os.path.join(buffer_dir, name))
+        for name in (STATE_FILE, "metadata.json", "checkpoints")
+    )
+
+
+def combined_hash(runs: List[Dict[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for run in runs:
+        digest.update(run["content_hash"].encode())
+    return digest.hexdigest()
+
+
+class _Progress:
+    """A tqdm bar over all steps of this call, or nothing when disabled."""
+
+    def __init__(self, enabled: bool, total: int, initial: int):
+        self._bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+                mininterval=0.2,
+            )
+
+    def __call__(self, traj: Any) -> None:
+        if self._bar is not None and not traj.is_boundary():
+            self._bar.update(1)
+
+    def describe(self, run: int, num_runs: int, frames: int) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(
+                f"run {run}/{num_runs}, {frames} frames", refresh=False
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+@gin.configurable(denylist=["buffer_dir", "resume", "overwrite", "show_progress"])
+def populate_starter_buffer(
+    buffer_dir: str,
+    steps_per_run: int = 672,
+    num_runs: int = 10,
+    seed: int = 0,
+    resume: bool = False,
+    overwrite: bool = False,
+    env_factory: Callable[..., Any] = gin.REQUIRED,
+    policy_factory: Callable[..., Any] = gin.REQUIRED,
+    show_progress: bool = True,
+) -> PopulateSummary:
+    """Runs the populate policy in the environment and checkpoints each run.
+
+    Args:
+      buffer_dir: The buffer directory to write.
+      steps_per_run: Environment steps per run (672 = one week of 15 minutes).
+      num_runs: Runs in the finished buffer (a resume continues up to it).
+      seed: Base seed; run `i` uses `run_seed(seed, i)` for env and policy.
+      resume: Continue a buffer whose populate was interrupted.
+      overwrite: Delete an existing buffer in `buffer_dir` first.
+      env_factory: Returns a PyEnvironment; called with `seed=` if it takes one.
+      policy_factory: `(time_step_spec, action_spec)` -> policy; called with
+        `seed=` too if it takes one.
+      show_progress: Draw a progress bar on stderr.
+
+    Returns:
+      A summary of the whole buffer (all runs, including earlier calls).
+
+    Raises:
+      BufferExistsError: If `buffer_dir` holds a buffer and neither `resume`
+        nor `overwrite` is set.
+      ValueError: If an argument is out of range, or resume finds a populate
+        of another config.
+    """
+    for name, value in (("steps_per_run", steps_per_run), ("num_runs", num_runs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other")
+    buffer_dir = os.path.abspath(buffer_dir)
+    started = time.time()
+
+    state = _read_state(buffer_dir)
+    if _holds_a_buffer(buffer_dir) and not (resume or overwrite):
+        raise BufferExistsError(
+            f"a replay buffer already exists in {buffer_dir}; "
+            "pass --resume to continue it or --overwrite to replace it"
+        )
+    if overwrite and os.path.isdir(buffer_dir):
+        logging.info("Removing the existing buffer in %s (--overwrite).", buffer_dir)
+        shutil.rmtree(buffer_dir)
+        state = None
+    config = {"steps_per_run": steps_per_run, "seed": seed}
+    if state is not None and state["config"] != config:
+        raise ValueError(
+            f"cannot resume {buffer_dir}: it was populated with {state['config']}, "
+            f"this call asks for {config}"
+        )
+    done_runs: List[Dict[str, Any]] = list(state["runs"]) if state else []
+    if resume and state is None:
+        logging.info("Nothing to resume in %s; starting a new buffer.", buffer_dir)
+
+    probe_env = _call_with_optional_seed(env_factory, run_seed(seed, 0))
+    probe_policy = _as_py_policy(
+        _call_with_optional_seed(
+            policy_factory,
+            run_seed(seed, 0),
+            probe_env.time_step_spec(),
+            probe_env.action_spec(),
+        )
+    )
+    data_spec = tensor_spec.from_spec(probe_policy.trajectory_spec)
+    probe_env.close()
+
+    manager = ReplayBufferManager(data_spec=data_spec, checkpoint_dir=buffer_dir)
+    progress = _Progress(
+        show_progress and len(done_runs) < num_runs,
+        total=num_runs * steps_per_run,
+        initial=len(done_runs) * steps_per_run,
+    )
+    try:
+        if done_runs:
+            last = os.path.join(
+                manager.checkpoint_dir, "checkpoints", done_runs[-1]["checkpoint"]
+            )
+            _, observer = manager.load_replay_buffer(source_dir=last)
+        else:
+            _, observer = manager.create_replay_buffer()
+        state = {
+            "config": config,
+            "capacity": manager.capacity,
+            "sequence_length": manager.sequence_length,
+            "num_runs": num_runs,
+            "status": "running",
+            "runs": done_runs,
+        }
+        _write_state(buffer_dir, state)
+        runs_this_call = 0
+        for run in range(len(done_runs), num_runs):
+            progress.describe(run + 1, num_runs, manager.num_frames())
+            record = _collect_run(
+                env_factory,
+                policy_factory,
+                seed,
+                run,
+                steps_per_run,
+                observer,
+                progress,
+            )
+            path = manager.checkpoint()
+            record.update(
+                checkpoint=os.path.basename(path), frames_after=manager.num_frames()
+            )
+            done_runs.append(record)
+            runs_this_call += 1
+            # Written after the checkpoint is complete: a run is recorded only
+            # once its data is on disk.
+            _write_state(buffer_dir, state)
+            logging.info(
+                "Run %d/%d: %d steps, mean reward %.4f, %d frames in the buffer.",
+                run + 1,
+                num_runs,
+                record["steps"],
+                record["mean_reward"],
+                record["frames_after"],
+            )
+        frames = manager.num_frames()
+        state["status"] = "complete"
+        state["frames"] = frames
+        state["content_hash"] = combined_hash(done_runs)
+        _write_state(buffer_dir, state)
+    finally:
+        progress.close()
+        manager.close()
+    return PopulateSummary(
+        buffer_dir=buffer_dir,
+        frames=frames,
+        runs=done_runs,
+        runs_this_call=runs_this_call,
+        wall_time_s=time.time() - started,
+        content_hash=combined_hash(done_runs),
+    )
+
+
+def _collect_run(
+    env_factory: Callable[..., Any],
+    policy_factory: Callable[..., Any],
+    seed: int,
+    run: int,
+    steps: int,
+    observer: Any,
+    progress: _Progress,
+) -> Dict[str, Any]:
+    started = time.time()
+    this_seed = run_seed(seed, run)
+    env = _call_with_optional_seed(env_factory, this_seed)
+    policy = _as_py_policy(
+        _call_with_optional_seed(
+            policy_factory, this_seed, env.time_step_spec(), env.action_spec()
+        )
+    )
+    stats = EpisodeStatsObserver()
+    content = ContentHashObserver()
+    driver = py_driver.PyDriver(
+        env, policy, observers=[observer, stats, content, progress], max_steps=steps
+    )
+    driver.run(env.reset())
+    # A run ends where the next one's reset begins: no item may span the two.
+    observer.reset(write_cached_steps=False)
+    env.close()
+    return {
+        "run": run,
+        "seed": this_seed,
+        "steps": stats.steps,
+        "episodes": stats.episodes,
+        "total_reward": stats.total_reward,
+        "mean_reward": stats.mean_reward,
+        "content_hash": content.hexdigest(),
+        "wall_time_s": round(time.time() - started, 3),
+    }

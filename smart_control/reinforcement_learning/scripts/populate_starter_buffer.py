@@ -1,0 +1,139 @@
+r"""Fills a starter replay buffer with the populate policy's experience.
+
+From smart_control/reinforcement_learning/ (as in the guide):
+
+    python scripts/populate_starter_buffer.py --buffer-name my-starter-buffer \
+        --capacity 50000 --steps-per-run 672 --num-runs 10
+
+or from anywhere:
+
+    python -m smart_control.reinforcement_learning.scripts.populate_starter_buffer ...
+    smart-control-populate ...
+
+The buffer is written to `<buffer_root>/<buffer_name>` (or `--root_dir`): the
+manager's checkpoints and metadata, `populate.json`, `operative_config.gin`
+and `logs/native.log`. Flags that name a gin setting (--capacity,
+--sequence_length, --steps_per_run, --num_runs, --seed) become gin bindings
+after the gin files, so the operative config records what ran.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import flags
+
+from smart_control.reinforcement_learning.utils import binary
+
+DEFAULT_GIN_FILE = "populate/starter_buffer.gin"
+
+binary.define_common_flags(
+    root_dir_help="Buffer directory to write; default <buffer_root>/<buffer_name>."
+)
+flags.DEFINE_string(
+    "buffer_name", None, "Name of the starter buffer (a directory name)."
+)
+flags.DEFINE_string(
+    "buffer_root", "starter_buffers", "Directory that holds starter buffers."
+)
+flags.DEFINE_integer(
+    "capacity", None, "Buffer capacity in items (gin: ReplayBufferManager.capacity)."
+)
+flags.DEFINE_integer(
+    "sequence_length",
+    None,
+    "Steps per item (gin: ReplayBufferManager.sequence_length).",
+)
+flags.DEFINE_integer(
+    "steps_per_run",
+    None,
+    "Environment steps per run; 672 = one week of 15-minute steps.",
+)
+flags.DEFINE_integer("num_runs", None, "Runs (episodes from a fresh reset) to collect.")
+flags.DEFINE_integer(
+    "seed", None, "Base seed; run i uses a seed derived from (seed, i)."
+)
+flags.DEFINE_boolean(
+    "resume", False, "Continue an interrupted populate of this buffer."
+)
+flags.DEFINE_boolean("overwrite", False, "Replace an existing buffer of this name.")
+flags.DEFINE_boolean("progress", True, "Show a progress bar.")
+
+FLAGS = flags.FLAGS
+
+_FLAG_TO_GIN = {
+    "capacity": "ReplayBufferManager.capacity",
+    "sequence_length": "ReplayBufferManager.sequence_length",
+    "steps_per_run": "populate_starter_buffer.steps_per_run",
+    "num_runs": "populate_starter_buffer.num_runs",
+    "seed": "populate_starter_buffer.seed",
+}
+
+
+def _buffer_dir() -> str:
+    if FLAGS.root_dir:
+        return os.path.abspath(os.path.expanduser(FLAGS.root_dir))
+    if not FLAGS.buffer_name:
+        raise binary.UserError("give --buffer_name (or --root_dir)")
+    if os.sep in FLAGS.buffer_name or FLAGS.buffer_name in (".", ".."):
+        raise binary.UserError(
+            f"--buffer_name must be a plain name, got {FLAGS.buffer_name!r}"
+        )
+    return os.path.abspath(
+        os.path.join(os.path.expanduser(FLAGS.buffer_root), FLAGS.buffer_name)
+    )
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    buffer_dir = _buffer_dir()
+    gin_files = FLAGS.gin_file or [DEFAULT_GIN_FILE]
+    gin_files = [binary.resolve_gin_file(f) for f in gin_files]
+    bindings = list(FLAGS.gin_bindings)
+    for flag_name, gin_name in _FLAG_TO_GIN.items():
+        value = FLAGS[flag_name].value
+        if value is not None:
+            bindings.append(f"{gin_name} = {value!r}")
+
+    # Logs go beside the buffer only once we know it may be written to.
+    log_dir = (
+        buffer_dir
+        if (FLAGS.resume or FLAGS.overwrite or not os.path.exists(buffer_dir))
+        else None
+    )
+    with binary.quiet_native_logs(log_dir):
+        from smart_control.reinforcement_learning.populate import starter_buffer
+
+    binary.parse_gin(gin_files, bindings)
+    summary = starter_buffer.populate_starter_buffer(
+        buffer_dir,
+        resume=FLAGS.resume,
+        overwrite=FLAGS.overwrite,
+        show_progress=FLAGS.progress and sys.stderr.isatty(),
+    )
+    binary.write_operative_config(buffer_dir)
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary) -> None:
+    rewards = ", ".join(f"{run['mean_reward']:.3f}" for run in summary.runs)
+    print(
+        f"Starter buffer: {summary.frames} frames, {summary.episodes} episodes, "
+        f"{len(summary.runs)} runs ({summary.runs_this_call} this call) in "
+        f"{summary.wall_time_s:.1f} s"
+    )
+    print(f"  mean reward per step, by run: {rewards}")
+    print(f"  content hash: {summary.content_hash}")
+    print(f"  written to:   {summary.buffer_dir}")
+
+
+def run() -> None:
+    """Console entry point."""
+    binary.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,246 @@
+"""What every absl binary of the pipeline does the same way.
+
+* Flags: `--gin_file` (repeatable), `--gin_bindings` (repeatable), `--root_dir`,
+  and absl's own `--verbosity`. Every flag may be spelt with dashes or
+  underscores (`--buffer-name` == `--buffer_name`, `--no-resume` ==
+  `--noresume`), as the guide's commands use dashes.
+* Errors a user can fix (a bad flag, a missing file, a gin typo, a bad value)
+  end the program with one line `error: ...` on stderr and exit code 1 (2 for
+  flags); a traceback is shown only with `--verbosity=1`.
+* TensorFlow's and Reverb's C++ logging is written to `<output>/logs/native.log`
+  instead of the terminal, unless `--verbosity` >= 1.
+* Gin: files are looked up as given, then under the repository's `configs/`;
+  unknown bindings are errors. The operative config is written next to the
+  binary's outputs when it finishes.
+
+A binary's main therefore reads:
+
+    def main(argv):
+        with binary.quiet_native_logs(output_dir):
+            from smart_control... import library   # TensorFlow loads here
+        binary.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+        library.do_it(...)
+        binary.write_operative_config(output_dir)
+
+    if __name__ == "__main__":
+        binary.run(main)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging as pylogging
+import os
+import sys
+import traceback
+from typing import Callable, Iterator, List, Optional, Sequence
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+
+CONFIGS_DIR = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "configs"
+)
+OPERATIVE_CONFIG_FILE = "operative_config.gin"
+NATIVE_LOG = os.path.join("logs", "native.log")
+
+
+class UserError(Exception):
+    """An error the user can fix; reported as one line, without traceback."""
+
+
+# Exceptions whose message is written for the user (the library raises these
+# with the argument and value named); anything else is a bug and keeps its
+# traceback.
+_USER_ERRORS = (
+    UserError,
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+)
+
+
+def define_common_flags(
+    root_dir_help: str = "Directory for this binary's outputs.",
+) -> None:
+    """Defines --gin_file, --gin_bindings and --root_dir (call once, in the binary)."""
+    flags.DEFINE_multi_string(
+        "gin_file",
+        [],
+        "Gin config file (repeatable); looked up as given, then under configs/.",
+    )
+    flags.DEFINE_multi_string(
+        "gin_bindings",
+        [],
+        "Gin binding such as 'ReplayBufferManager.capacity = 1000' (repeatable).",
+    )
+    flags.DEFINE_string("root_dir", None, root_dir_help)
+
+
+def normalize_argv(
+    argv: Sequence[str], flag_values: flags.FlagValues = FLAGS
+) -> List[str]:
+    """Rewrites `--some-flag[=v]` to `--some_flag[=v]` for every known flag.
+
+    Values are never touched, nor is anything after a bare `--`.
+    """
+    result = [argv[0]]
+    passthrough = False
+    for arg in argv[1:]:
+        if passthrough or not arg.startswith("--") or arg == "--":
+            passthrough = passthrough or arg == "--"
+            result.append(arg)
+            continue
+        name, sep, value = arg[2:].partition("=")
+        underscored = name.replace("-", "_")
+        if underscored.startswith("no_") and underscored[3:] in flag_values:
+            underscored = "no" + underscored[3:]
+        if underscored in flag_values or (
+            underscored.startswith("no") and underscored[2:] in flag_values
+        ):
+            name = underscored
+        result.append(f"--{name}{sep}{value}")
+    return result
+
+
+def _parse_flags(argv: Sequence[str]) -> List[str]:
+    try:
+        return FLAGS(normalize_argv(argv))
+    except flags.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(main: Callable[[List[str]], Optional[int]]) -> None:
+    """`app.run(main)` with dash-tolerant flags and one-line user errors."""
+
+    def guarded_main(argv: List[str]) -> Optional[int]:
+        try:
+            return main(argv)
+        except _USER_ERRORS as e:
+            if FLAGS.verbosity >= 1:
+                traceback.print_exc()
+            message = " ".join(str(e).split("\n")[0:1]).strip() or type(e).__name__
+            print(f"error: {message}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+
+    def exit_with_code(argv: List[str]) -> None:
+        sys.exit(guarded_main(argv) or 0)
+
+    app.run(exit_with_code, flags_parser=_parse_flags)
+
+
+def resolve_gin_file(path: str) -> str:
+    """The gin file as given, or under configs/; raises UserError if neither exists."""
+    candidates = [path, os.path.join(CONFIGS_DIR, path)]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+    raise UserError(
+        f"gin file not found: {path} (looked in . and {os.path.normpath(CONFIGS_DIR)})"
+    )
+
+
+def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
+    """Parses gin files then bindings; any unknown name or typo is a UserError.
+
+    Call after importing the modules whose configurables the files bind.
+    """
+    import gin
+
+    _silence_gin_resource_lookups()
+    gin.add_config_file_search_path(os.path.normpath(CONFIGS_DIR))
+    files = [resolve_gin_file(f) for f in gin_files]
+    try:
+        gin.parse_config_files_and_bindings(
+            files, list(gin_bindings), skip_unknown=False
+        )
+    except (OSError, ValueError, SyntaxError, TypeError) as e:
+        first_line = str(e).strip().split("\n")[0]
+        raise UserError(f"gin: {first_line}") from None
+
+
+class _DropGinResourceLookups(pylogging.Filter):
+    """Gin logs an error for every include it first tries as a package resource
+    before finding it on the search path; those lines are not errors here."""
+
+    def filter(self, record: pylogging.LogRecord) -> bool:
+        return not record.pathname.endswith(os.path.join("gin", "resource_reader.py"))
+
+
+def _silence_gin_resource_lookups() -> None:
+    handler = logging.get_absl_handler()
+    if not any(isinstance(f, _DropGinResourceLookups) for f in handler.filters):
+        handler.addFilter(_DropGinResourceLookups())
+
+
+def write_operative_config(output_dir: str) -> str:
+    """Writes the gin parameters that were actually used; returns the path."""
+    import gin
+
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, OPERATIVE_CONFIG_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(gin.operative_config_str())
+    os.replace(tmp, path)
+    return path
+
+
+@contextlib.contextmanager
+def quiet_native_logs(
+    output_dir: Optional[str], verbosity: Optional[int] = None
+) -> Iterator[None]:
+    """Sends C++ (TensorFlow, Reverb, gRPC) logging to `<output_dir>/logs/native.log`.
+
+    Use around the first import of TensorFlow. File descriptor 2 stays
+    redirected for the life of the process (Reverb logs from its threads);
+    Python's `sys.stderr`, and with it absl logging and progress bars, keeps
+    writing to the terminal. With verbosity >= 1 nothing is redirected.
+    """
+    if verbosity is None:
+        verbosity = FLAGS.verbosity if FLAGS.is_parsed() else 0
+    if verbosity >= 1:
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if output_dir:
+        log_path = os.path.join(output_dir, NATIVE_LOG)
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    else:
+        log_path = os.devnull
+    terminal = os.fdopen(os.dup(2), "w", buffering=1)
+    sys.stderr.flush()
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    # Python-level chatter during the heavy imports (e.g. gym's notice) goes to
+    # the log too; afterwards Python writes to the terminal again.
+    sys.stderr = (
+        open(log_path, "a", buffering=1) if output_dir else open(os.devnull, "w")
+    )
+    try:
+        yield
+    finally:
+        sys.stderr.close()
+        sys.stderr = terminal
+        _point_absl_at(terminal)
+
+
+def _point_absl_at(stream) -> None:
+    handler = logging.get_absl_handler()
+    handler.python_handler.stream = stream
+
+
+def make_output_dir(path: Optional[str], flag_name: str = "root_dir") -> str:
+    """Checks that an output directory flag is given and creates the directory."""
+    if not path:
+        raise UserError(f"--{flag_name} is required")
+    path = os.path.abspath(os.path.expanduser(path))
+    os.makedirs(path, exist_ok=True)
+    return path
