@@ -152,7 +152,15 @@ class _Progress:
             self._bar.close()
 
 
-@gin.configurable(denylist=["buffer_dir", "resume", "overwrite", "show_progress"])
+@gin.configurable(
+    denylist=[
+        "buffer_dir",
+        "resume",
+        "overwrite",
+        "show_progress",
+        "on_buffer_dir_ready",
+    ]
+)
 def populate_starter_buffer(
     buffer_dir: str,
     steps_per_run: int = 672,
@@ -163,6 +171,7 @@ def populate_starter_buffer(
     env_factory: Callable[..., Any] = gin.REQUIRED,
     policy_factory: Callable[..., Any] = gin.REQUIRED,
     show_progress: bool = True,
+    on_buffer_dir_ready: Optional[Callable[[str], Any]] = None,
 ) -> PopulateSummary:
     """Runs the populate policy in the environment and checkpoints each run.
 
@@ -177,6 +186,8 @@ def populate_starter_buffer(
       policy_factory: `(time_step_spec, action_spec)` -> policy; called with
         `seed=` too if it takes one.
       show_progress: Draw a progress bar on stderr.
+      on_buffer_dir_ready: Called with `buffer_dir` once every check has
+        passed, before anything is written there.
 
     Returns:
       A summary of the whole buffer (all runs, including earlier calls).
@@ -201,20 +212,14 @@ def populate_starter_buffer(
             f"a replay buffer already exists in {buffer_dir}; "
             "pass --resume to continue it or --overwrite to replace it"
         )
-    if overwrite and os.path.isdir(buffer_dir):
-        logging.info("Removing the existing buffer in %s (--overwrite).", buffer_dir)
-        shutil.rmtree(buffer_dir)
-        state = None
     config = {"steps_per_run": steps_per_run, "seed": seed}
-    if state is not None and state["config"] != config:
+    if resume and state is not None and state["config"] != config:
         raise ValueError(
             f"cannot resume {buffer_dir}: it was populated with {state['config']}, "
             f"this call asks for {config}"
         )
-    done_runs: List[Dict[str, Any]] = list(state["runs"]) if state else []
-    if resume and state is None:
-        logging.info("Nothing to resume in %s; starting a new buffer.", buffer_dir)
 
+    # Everything that can refuse the call runs before the directory is touched.
     probe_env = _call_with_optional_seed(env_factory, run_seed(seed, 0))
     probe_policy = _as_py_policy(
         _call_with_optional_seed(
@@ -226,8 +231,19 @@ def populate_starter_buffer(
     )
     data_spec = tensor_spec.from_spec(probe_policy.trajectory_spec)
     probe_env.close()
-
     manager = ReplayBufferManager(data_spec=data_spec, checkpoint_dir=buffer_dir)
+
+    if overwrite and os.path.isdir(buffer_dir):
+        logging.info("Removing the existing buffer in %s (--overwrite).", buffer_dir)
+        shutil.rmtree(buffer_dir)
+        state = None
+    if resume and state is None:
+        logging.info("Nothing to resume in %s; starting a new buffer.", buffer_dir)
+    done_runs: List[Dict[str, Any]] = list(state["runs"]) if state else []
+    os.makedirs(buffer_dir, exist_ok=True)
+    if on_buffer_dir_ready is not None:
+        on_buffer_dir_ready(buffer_dir)
+
     progress = _Progress(
         show_progress and len(done_runs) < num_runs,
         total=num_runs * steps_per_run,

@@ -97,13 +97,7 @@ def main(argv):
         if value is not None:
             bindings.append(f"{gin_name} = {value!r}")
 
-    # Logs go beside the buffer only once we know it may be written to.
-    log_dir = (
-        buffer_dir
-        if (FLAGS.resume or FLAGS.overwrite or not os.path.exists(buffer_dir))
-        else None
-    )
-    with binary.quiet_native_logs(log_dir):
+    with binary.quiet_native_logs(None):
         from smart_control.reinforcement_learning.populate import starter_buffer
 
     binary.parse_gin(gin_files, bindings)
@@ -112,6 +106,9 @@ def main(argv):
         resume=FLAGS.resume,
         overwrite=FLAGS.overwrite,
         show_progress=FLAGS.progress and sys.stderr.isatty(),
+        # Only once every check passed (and --overwrite removed the old buffer)
+        # may anything be written into the buffer directory.
+        on_buffer_dir_ready=binary.attach_native_log,
     )
     binary.write_operative_config(buffer_dir)
     _print_summary(summary)

@@ -31,7 +31,9 @@ from __future__ import annotations
 import contextlib
 import logging as pylogging
 import os
+import shutil
 import sys
+import tempfile
 import traceback
 from typing import Callable, Iterator, List, Optional, Sequence
 
@@ -105,7 +107,27 @@ def normalize_argv(
     return result
 
 
+def _print_help() -> None:
+    """Usage: the binary's docstring and its own flags (absl's own: --helpfull)."""
+    doc = (sys.modules["__main__"].__doc__ or "").strip()
+    print(doc + "\n" if doc else "", end="")
+    for module, module_flags in sorted(FLAGS.flags_by_module_dict().items()):
+        if module.startswith("absl."):
+            continue
+        print("\nflags:")
+        for flag in sorted(module_flags, key=lambda f: f.name):
+            default = "" if flag.default is None else f" (default: {flag.default!r})"
+            print(f"  --{flag.name}: {flag.help}{default}")
+    print(
+        "\nFlags may be spelt with dashes or underscores. --verbosity=1 shows "
+        "TensorFlow/Reverb logs and tracebacks; --helpfull lists absl's flags too."
+    )
+
+
 def _parse_flags(argv: Sequence[str]) -> List[str]:
+    if any(arg in ("-h", "--help", "-help", "--helpshort") for arg in argv[1:]):
+        _print_help()
+        sys.exit(0)
     try:
         return FLAGS(normalize_argv(argv))
     except flags.Error as e:
@@ -192,6 +214,10 @@ def write_operative_config(output_dir: str) -> str:
     return path
 
 
+_native_log_path: Optional[str] = None
+_native_log_is_temporary = False
+
+
 @contextlib.contextmanager
 def quiet_native_logs(
     output_dir: Optional[str], verbosity: Optional[int] = None
@@ -202,7 +228,12 @@ def quiet_native_logs(
     redirected for the life of the process (Reverb logs from its threads);
     Python's `sys.stderr`, and with it absl logging and progress bars, keeps
     writing to the terminal. With verbosity >= 1 nothing is redirected.
+
+    With `output_dir=None` the log starts in a temporary file, to be moved
+    next to the outputs by `attach_native_log` once the binary knows it may
+    write there (so that a refused run leaves an existing output untouched).
     """
+    global _native_log_path, _native_log_is_temporary
     if verbosity is None:
         verbosity = FLAGS.verbosity if FLAGS.is_parsed() else 0
     if verbosity >= 1:
@@ -213,23 +244,46 @@ def quiet_native_logs(
         log_path = os.path.join(output_dir, NATIVE_LOG)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
     else:
-        log_path = os.devnull
+        fd, log_path = tempfile.mkstemp(prefix="smart_control-native-", suffix=".log")
+        os.close(fd)
+    _native_log_path = log_path
+    _native_log_is_temporary = not output_dir
     terminal = os.fdopen(os.dup(2), "w", buffering=1)
     sys.stderr.flush()
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
+    _redirect_fd2(log_path)
     # Python-level chatter during the heavy imports (e.g. gym's notice) goes to
     # the log too; afterwards Python writes to the terminal again.
-    sys.stderr = (
-        open(log_path, "a", buffering=1) if output_dir else open(os.devnull, "w")
-    )
+    sys.stderr = open(log_path, "a", buffering=1)
     try:
         yield
     finally:
         sys.stderr.close()
         sys.stderr = terminal
         _point_absl_at(terminal)
+
+
+def _redirect_fd2(log_path: str) -> None:
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+
+
+def attach_native_log(output_dir: str) -> Optional[str]:
+    """Moves a temporary native log (see `quiet_native_logs`) under `output_dir`."""
+    global _native_log_path
+    if _native_log_path is None or not _native_log_path.startswith(
+        tempfile.gettempdir()
+    ):
+        return _native_log_path
+    target = os.path.join(output_dir, NATIVE_LOG)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(_native_log_path, "rb") as src, open(target, "ab") as dst:
+        shutil.copyfileobj(src, dst)
+    _redirect_fd2(target)
+    os.remove(_native_log_path)
+    _native_log_path = target
+    _native_log_is_temporary = False
+    return target
 
 
 def _point_absl_at(stream) -> None:

@@ -1,0 +1,234 @@
+"""populate_starter_buffer as a real process: real building, Reverb and files."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from tf_agents.specs import tensor_spec
+
+import smart_control
+from smart_control.environment.building_env import create_building_environment
+from smart_control.reinforcement_learning.policies.schedule_policy import (
+    create_schedule_policy,
+)
+from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
+    ReplayBufferManager,
+)
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(smart_control.__file__))
+SCRIPTS_DIR = os.path.join(PACKAGE_DIR, "reinforcement_learning", "scripts")
+MODULE = "smart_control.reinforcement_learning.scripts.populate_starter_buffer"
+
+
+def _run(args, cwd=None, timeout=300):
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # the package must come from the install
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _digest(path):
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in sorted(os.walk(path)):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            digest.update(full.encode())
+            with open(full, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+def _state(buffer_dir):
+    with open(os.path.join(buffer_dir, "populate.json")) as f:
+        return json.load(f)
+
+
+def _building_data_spec():
+    env = create_building_environment(seed=0)
+    policy = create_schedule_policy(env.time_step_spec(), env.action_spec())
+    return tensor_spec.from_spec(policy.trajectory_spec)
+
+
+def test_the_guides_command_verbatim_fills_a_buffer_that_loads(tmp_path):
+    # The guide runs `python scripts/...` from smart_control/reinforcement_learning/;
+    # a `scripts` link in a scratch directory keeps the buffer out of the tree.
+    os.symlink(SCRIPTS_DIR, tmp_path / "scripts")
+    done = _run(
+        [
+            "scripts/populate_starter_buffer.py",
+            "--buffer-name",
+            "my-starter-buffer",
+            "--capacity",
+            "50000",
+            "--steps-per-run",
+            "672",
+            "--num-runs",
+            "10",
+        ],
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    buffer_dir = tmp_path / "starter_buffers" / "my-starter-buffer"
+    assert "6710 frames, 10 episodes" in done.stdout
+    assert str(buffer_dir) in done.stdout
+    assert "[reverb/cc" not in done.stderr, "C++ log noise reached the terminal"
+    assert (buffer_dir / "logs" / "native.log").stat().st_size > 0
+    operative = (buffer_dir / "operative_config.gin").read_text()
+    assert "ReplayBufferManager.capacity = 50000" in operative
+    assert "populate_starter_buffer.num_runs = 10" in operative
+    state = _state(buffer_dir)
+    assert state["status"] == "complete"
+    assert [run["run"] for run in state["runs"]] == list(range(10))
+
+    with ReplayBufferManager(_building_data_spec(), 50000, buffer_dir) as manager:
+        replay_buffer, _ = manager.load_replay_buffer()
+        assert manager.num_frames() == 6710
+        experience, _ = next(iter(manager.get_dataset(batch_size=32)))
+        assert experience.observation.shape == (32, 2, 18)
+
+
+def test_resume_after_kill_repeats_no_run(tmp_path):
+    args = [
+        "-m",
+        MODULE,
+        "--steps_per_run=96",
+        "--num_runs=6",
+        "--seed=5",
+        "--noprogress",
+    ]
+    reference = _run([*args, f"--root_dir={tmp_path / 'reference'}"])
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    buffer_dir = tmp_path / "interrupted"
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    process = subprocess.Popen(
+        [sys.executable, *args, f"--root_dir={buffer_dir}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        try:
+            if len(_state(buffer_dir)["runs"]) >= 2:
+                break
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            pass
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_after = len(_state(buffer_dir)["runs"])
+    assert 2 <= killed_after < 6, "the kill came too late to interrupt the populate"
+
+    refused = _run([*args, f"--root_dir={buffer_dir}"])
+    assert refused.returncode == 1
+    assert "already exists" in refused.stderr and "--resume" in refused.stderr
+
+    resumed = _run([*args, f"--root_dir={buffer_dir}", "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"({6 - killed_after} this call)" in resumed.stdout
+    state, expected = _state(buffer_dir), _state(tmp_path / "reference")
+    assert [run["run"] for run in state["runs"]] == list(range(6))
+    assert state["content_hash"] == expected["content_hash"]
+    assert state["frames"] == expected["frames"] == 6 * 95
+
+
+def test_same_seed_same_contents_other_seed_other_contents(tmp_path):
+    common = ["-m", MODULE, "--steps_per_run=48", "--num_runs=2", "--noprogress"]
+    hashes = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        done = _run([*common, f"--seed={seed}", f"--root_dir={tmp_path / name}"])
+        assert done.returncode == 0, done.stderr[-3000:]
+        hashes.append(_state(tmp_path / name)["content_hash"])
+    assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_overwrite_replaces_an_existing_buffer(tmp_path):
+    common = [
+        "-m",
+        MODULE,
+        "--steps_per_run=24",
+        "--noprogress",
+        f"--root_dir={tmp_path / 'b'}",
+    ]
+    assert _run([*common, "--num_runs=2"]).returncode == 0
+    done = _run([*common, "--num_runs=1", "--overwrite"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = _state(tmp_path / "b")
+    assert len(state["runs"]) == 1 and state["frames"] == 23
+
+
+@pytest.mark.parametrize(
+    "extra, code, message",
+    [
+        (["--bogus=1"], 2, "error: Unknown command line flag 'bogus'"),
+        (["--num-runs=zero"], 2, "error: flag --num_runs=zero"),
+        (["--gin_bindings=ReplayBufferManager.capasity = 5"], 1, "error: gin: "),
+        (
+            ["--gin_file=no/such/file.gin"],
+            1,
+            "error: gin file not found: no/such/file.gin",
+        ),
+        (["--capacity=0"], 1, "error: capacity must be an integer >= 1, got 0"),
+        (
+            ["--steps-per-run=-4"],
+            1,
+            "error: steps_per_run must be an integer >= 1, got -4",
+        ),
+    ],
+)
+def test_bad_input_gives_one_line_and_overwrites_nothing(
+    tmp_path, extra, code, message
+):
+    buffer_dir = tmp_path / "existing"
+    first = _run(
+        ["-m", MODULE, "--steps_per_run=24", "--num_runs=1", f"--root_dir={buffer_dir}"]
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = _digest(buffer_dir)
+    done = _run(
+        [
+            "-m",
+            MODULE,
+            f"--root_dir={buffer_dir}",
+            "--overwrite",
+            "--noprogress",
+            *extra,
+        ]
+    )
+    assert done.returncode == code
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(message), lines[0]
+    assert _digest(buffer_dir) == before
+
+
+def test_the_second_script_name_and_the_help(tmp_path):
+    done = _run([os.path.join(SCRIPTS_DIR, "populate_replay_buffer.py"), "--help"])
+    assert done.returncode == 0
+    for flag in (
+        "--buffer_name",
+        "--capacity",
+        "--steps_per_run",
+        "--num_runs",
+        "--resume",
+        "--overwrite",
+        "--gin_file",
+        "--gin_bindings",
+        "--root_dir",
+        "--seed",
+    ):
+        assert flag in done.stdout
