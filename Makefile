@@ -8,10 +8,11 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
 PYTEST_ARGS ?=
 
-.PHONY: install test lint format run bench clean help
+.PHONY: install test lint format run sweep-demo bench clean help
 
 help:
 	@echo "make run    - quickstart: the main job end to end on the embedded default"
+	@echo "make sweep-demo - a small local capacity sweep"
 	@echo "make test   - the test suite (installs .venv first if needed)"
 	@echo "make lint   - ruff check + format check"
 	@echo "make bench  - performance suite, writes bench/results/latest.json"
@@ -37,14 +38,16 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# The guide's starter buffer (10 one-week runs of the schedule policy in the
-# embedded synthetic-weather office building), then loaded back and sampled.
+# The quickstart experiment: a starter buffer from the schedule policy, a short
+# SAC run from it in the embedded synthetic-weather office building, and an
+# evaluation against the schedule baseline (a few minutes on 2 cores).
 run: $(STAMP)
-	$(PY) -m smart_control.reinforcement_learning.scripts.populate_starter_buffer \
-	    --root_dir=runs/quickstart/starter_buffer --overwrite \
-	    --capacity=50000 --steps-per-run=672 --num-runs=10
-	$(PY) -m smart_control.reinforcement_learning.scripts.inspect_buffer \
-	    --root_dir=runs/quickstart/starter_buffer
+	$(PY) -m launchers.run_experiment --gin_file=experiments/quickstart.gin --root_dir=runs/quickstart
+
+# A small local capacity sweep sharing one starter buffer.
+sweep-demo: $(STAMP)
+	$(PY) -m launchers.sweep --gin_file=experiments/sweep_demo.gin --root_dir=runs/sweep_demo \
+	    --sweep='ReplayBufferManager.capacity=[2000, 20000]' --max_parallel=2
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all

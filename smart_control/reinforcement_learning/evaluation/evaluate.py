@@ -78,10 +78,28 @@ def _make_env(env_factory: Callable[..., Any], seed: int) -> Any:
     return env_factory()
 
 
-def load_policy(
-    policy: str, time_step_spec: Any, action_spec: Any
-) -> py_policy.PyPolicy:
+def newest_policy_checkpoint(saved_model_dir: str) -> Optional[str]:
+    """The newest `policy_checkpoint_*` beside a run's policy SavedModel, if any.
+
+    train.py writes the SavedModels once and the trained variables as policy
+    checkpoints under `<root_dir>/policies/checkpoints/`.
+    """
+    checkpoints_dir = os.path.join(os.path.dirname(os.path.abspath(saved_model_dir)), "checkpoints")
+    if not os.path.isdir(checkpoints_dir):
+        return None
+    found = []
+    for name in os.listdir(checkpoints_dir):
+        prefix = "policy_checkpoint_"
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            found.append((int(name[len(prefix) :]), os.path.join(checkpoints_dir, name)))
+    return max(found)[1] if found else None
+
+
+def load_policy(policy: str, time_step_spec: Any, action_spec: Any) -> py_policy.PyPolicy:
     """`schedule` or the path of a policy SavedModel (as written by PolicySaver).
+
+    A SavedModel of a training run is updated with the run's newest policy
+    checkpoint, so it acts with the trained weights.
 
     Raises:
       FileNotFoundError: If the path holds no SavedModel.
@@ -90,9 +108,13 @@ def load_policy(
         return create_schedule_policy(time_step_spec, action_spec)
     if not os.path.isfile(os.path.join(policy, "saved_model.pb")):
         raise FileNotFoundError(f"no policy SavedModel (saved_model.pb) in {policy}")
-    return py_tf_eager_policy.SavedModelPyTFEagerPolicy(
+    loaded = py_tf_eager_policy.SavedModelPyTFEagerPolicy(
         policy, time_step_spec, action_spec, load_specs_from_pbtxt=False
     )
+    checkpoint = newest_policy_checkpoint(policy)
+    if checkpoint is not None:
+        loaded.update_from_checkpoint(checkpoint)
+    return loaded
 
 
 def run_episodes(

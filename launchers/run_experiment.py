@@ -1,0 +1,329 @@
+r"""Runs one experiment: populate -> train -> eval, as separate processes.
+
+    python -m launchers.run_experiment --gin_file=experiments/quickstart.gin \
+        --root_dir=runs/quickstart [--gin_bindings='ReplayBufferManager.capacity = 10000']
+
+The run directory is the unit of reproducibility:
+
+    <root_dir>/
+      run.json                command line, flags, seed, package versions, git
+                              commit, host, start/end, status, and per stage:
+                              status, times, command, log
+      experiment.gin          the experiment's launcher config as parsed
+      starter_buffer.json     which starter buffer the run used (path, populate
+                              key, content hash)
+      starter_buffer/         the starter buffer (unless --starter_buffer_cache
+                              points to a shared one, as sweeps do)
+      train/                  train.py's run directory (checkpoints, summaries,
+                              policies, replay buffer, operative_config.gin)
+      eval_report/            eval.py's metrics.json and plots/
+      logs/<stage>.log        each stage's terminal output
+
+Re-running into a finished root_dir does nothing and says so; into an
+interrupted one, it resumes: finished stages are skipped, populate resumes
+from its last complete run and train from its last committed checkpoint.
+
+What is reproducible: the same experiment and seed give a starter buffer with
+the same contents (populate.json's content hash) and the same schedule
+baseline evaluation. Training is not bit-reproducible: Reverb samples items
+with its own unseeded random generator and TF's CPU kernels run in parallel;
+run.json records this.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from absl import flags
+
+from launchers import experiment_config, run_records
+from smart_control.reinforcement_learning.utils import binary
+
+FLAGS = flags.FLAGS
+
+SCRIPTS = "smart_control.reinforcement_learning.scripts"
+_ABSL_INFO = re.compile(r"^I\d{4} ")
+RUN_FILE = "run.json"
+STARTER_BUFFER_FILE = "starter_buffer.json"
+NOT_BIT_REPRODUCIBLE = (
+    "Reverb samples items with an unseeded random generator and TensorFlow's CPU "
+    "kernels reduce in parallel, so training differs between reruns; the starter "
+    "buffer contents and the schedule-baseline evaluation are reproducible."
+)
+
+
+def define_flags() -> None:
+    binary.define_common_flags(
+        root_dir_help="The run directory (created; resumed if it exists)."
+    )
+    flags.DEFINE_string(
+        "starter_buffer_cache",
+        None,
+        "Directory of shared starter buffers, one per populate config "
+        "(<cache>/<populate key>); default: the run's own starter_buffer/.",
+    )
+    flags.DEFINE_list(
+        "stages",
+        list(experiment_config.STAGES),
+        "Stages to run, in order: populate,train,eval.",
+    )
+
+
+def stage_bindings(
+    config: experiment_config.ExperimentConfig, user_bindings: List[str]
+):
+    forwarded = [
+        b for b in user_bindings if not experiment_config.is_launcher_binding(b)
+    ]
+    return {
+        "populate": list(config.populate_bindings),
+        "train": [
+            f"train_eval.seed = {config.seed}",
+            *config.train_bindings,
+            *forwarded,
+        ],
+        "eval": list(config.eval_bindings) + forwarded,
+    }
+
+
+def _gin_args(files: List[str], bindings: List[str]) -> List[str]:
+    return [f"--gin_file={f}" for f in files] + [
+        f"--gin_bindings={b}" for b in bindings
+    ]
+
+
+def starter_buffer_dir(root_dir: str, cache: Optional[str], key: str) -> str:
+    return (
+        os.path.join(cache, key) if cache else os.path.join(root_dir, "starter_buffer")
+    )
+
+
+def populate_command(config, buffer_dir: str) -> List[str]:
+    resume = ["--resume"] if os.path.exists(buffer_dir) else []
+    return [
+        sys.executable,
+        "-m",
+        f"{SCRIPTS}.populate_starter_buffer",
+        f"--root_dir={buffer_dir}",
+        f"--seed={config.seed}",
+        "--noprogress",
+        *resume,
+        *_gin_args(config.populate_gin_files, config.populate_bindings),
+    ]
+
+
+def buffer_is_complete(buffer_dir: str) -> bool:
+    state = run_records.read_json(os.path.join(buffer_dir, "populate.json"))
+    return bool(state) and state.get("status") == "complete"
+
+
+def run_stage(
+    name: str, command: List[str], log_path: str, record: Dict[str, Any], save
+) -> None:
+    """Runs one stage binary, teeing its output to the terminal and its log."""
+    stage = record["stages"].setdefault(name, {})
+    stage.update(
+        status="running", command=command, log=log_path, started_at=run_records.now()
+    )
+    save()
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    started = time.time()
+    print(f"[{name}] {' '.join(command[2:4])} ...", flush=True)
+    with open(log_path, "a") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        try:
+            for line in process.stdout:
+                log.write(line)
+                if not _ABSL_INFO.match(line):  # details stay in the log
+                    sys.stdout.write(f"[{name}] {line}")
+            returncode = process.wait()
+        except KeyboardInterrupt:
+            process.terminate()
+            process.wait(timeout=60)
+            stage.update(status="interrupted", ended_at=run_records.now())
+            save()
+            raise
+    stage.update(
+        ended_at=run_records.now(),
+        wall_time_s=round(time.time() - started, 1),
+        returncode=returncode,
+    )
+    if returncode != 0:
+        stage["status"] = "failed"
+        save()
+        raise binary.UserError(
+            f"stage {name} failed (exit {returncode}); see {log_path}"
+        )
+    stage["status"] = "complete"
+    save()
+
+
+def run(
+    root_dir: str,
+    gin_files: List[str],
+    user_bindings: List[str],
+    cache: Optional[str],
+    stages: List[str],
+) -> Dict[str, Any]:
+    config = experiment_config.load(gin_files, user_bindings)
+    key = experiment_config.populate_key(config, binary.resolve_gin_file)
+    run_path = os.path.join(root_dir, RUN_FILE)
+    record = run_records.read_json(run_path)
+    if record and record.get("status") == "complete":
+        print(
+            f"Run {root_dir} is already complete (finished {record.get('ended_at')}); nothing to do."
+        )
+        return record
+    resumed = record is not None
+    record = record or {"stages": {}, "started_at": run_records.now()}
+    record.update(
+        command=sys.argv,
+        gin_files=gin_files,
+        gin_bindings=user_bindings,
+        seed=config.seed,
+        populate_key=key,
+        host=socket.gethostname(),
+        versions=run_records.package_versions(),
+        git_commit=run_records.git_commit(os.path.dirname(os.path.abspath(__file__))),
+        reproducibility=NOT_BIT_REPRODUCIBLE,
+        status="running",
+        resumed_at=run_records.now() if resumed else None,
+    )
+
+    def save() -> None:
+        run_records.write_json(run_path, record)
+
+    os.makedirs(root_dir, exist_ok=True)
+    save()
+    with open(os.path.join(root_dir, "experiment.gin"), "w") as f:
+        f.write(run_records.experiment_config_str())
+    bindings = stage_bindings(config, user_bindings)
+    buffer_dir = starter_buffer_dir(root_dir, cache, key)
+    logs = os.path.join(root_dir, "logs")
+    try:
+        if "populate" in stages:
+            if buffer_is_complete(buffer_dir):
+                print(f"[populate] reusing the complete starter buffer {buffer_dir}")
+                record["stages"]["populate"] = {
+                    "status": "complete",
+                    "reused": buffer_dir,
+                }
+            else:
+                run_stage(
+                    "populate",
+                    populate_command(config, buffer_dir),
+                    os.path.join(logs, "populate.log"),
+                    record,
+                    save,
+                )
+            state = run_records.read_json(os.path.join(buffer_dir, "populate.json"))
+            run_records.write_json(
+                os.path.join(root_dir, STARTER_BUFFER_FILE),
+                {
+                    "path": buffer_dir,
+                    "populate_key": key,
+                    "content_hash": state["content_hash"],
+                    "frames": state["frames"],
+                },
+            )
+            record["starter_buffer"] = {
+                "path": buffer_dir,
+                "content_hash": state["content_hash"],
+            }
+        if "train" in stages:
+            command = [
+                sys.executable,
+                "-m",
+                f"{SCRIPTS}.train",
+                f"--root_dir={os.path.join(root_dir, 'train')}",
+                *_gin_args(config.train_gin_files, bindings["train"]),
+            ]
+            if os.path.exists(os.path.join(buffer_dir, "populate.json")):
+                command.append(f"--starter_buffer={buffer_dir}")
+            run_stage("train", command, os.path.join(logs, "train.log"), record, save)
+        if "eval" in stages:
+            policy = os.path.join(root_dir, "train", "policies", "greedy_policy")
+            command = [
+                sys.executable,
+                "-m",
+                f"{SCRIPTS}.eval",
+                f"--policy={policy}",
+                f"--root_dir={os.path.join(root_dir, 'eval_report')}",
+                *_gin_args(config.eval_gin_files, bindings["eval"]),
+            ]
+            run_stage("eval", command, os.path.join(logs, "eval.log"), record, save)
+    except BaseException:
+        record["status"] = "interrupted" if not _failed(record) else "failed"
+        record["ended_at"] = run_records.now()
+        save()
+        raise
+    record["status"] = (
+        "complete" if set(stages) == set(experiment_config.STAGES) else "partial"
+    )
+    record["ended_at"] = run_records.now()
+    save()
+    return record
+
+
+def _failed(record) -> bool:
+    return any(s.get("status") == "failed" for s in record["stages"].values())
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    root_dir = binary.make_output_dir(FLAGS.root_dir)
+    if not FLAGS.gin_file:
+        raise binary.UserError(
+            "--gin_file is required, e.g. --gin_file=experiments/quickstart.gin"
+        )
+    unknown = set(FLAGS.stages) - set(experiment_config.STAGES)
+    if unknown:
+        raise binary.UserError(f"--stages: unknown stage(s) {sorted(unknown)}")
+    cache = (
+        os.path.abspath(FLAGS.starter_buffer_cache)
+        if FLAGS.starter_buffer_cache
+        else None
+    )
+    record = run(root_dir, FLAGS.gin_file, FLAGS.gin_bindings, cache, FLAGS.stages)
+    _print_summary(root_dir, record)
+    return 0
+
+
+def _print_summary(root_dir: str, record: Dict[str, Any]) -> None:
+    print(f"Run {record['status']}: {root_dir}")
+    for name, stage in record["stages"].items():
+        took = f" in {stage['wall_time_s']} s" if "wall_time_s" in stage else ""
+        print(f"  {name:9s} {stage['status']}{took}")
+    metrics = run_records.read_json(
+        os.path.join(root_dir, "eval_report", "metrics.json")
+    )
+    if metrics:
+        for name, result in metrics["results"].items():
+            mean = result["mean"]
+            print(
+                f"  eval {name:9s} return {mean['return']:.2f}"
+                + (
+                    f", comfort {mean['comfort_violation_degree_hours']:.1f} K.h"
+                    if "comfort_violation_degree_hours" in mean
+                    else ""
+                )
+            )
+    print(f"  TensorBoard: tensorboard --logdir={os.path.join(root_dir, 'train')}")
+
+
+if __name__ == "__main__":
+    define_flags()
+    binary.run(main)
