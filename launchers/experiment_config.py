@@ -13,7 +13,8 @@ which parse them for real:
     run_experiment.seed = 0
 
 Bindings given to the launcher (`--gin_bindings`, sweep points) that are not
-`run_experiment.*` go to the train and eval stages. The populate stage only
+`run_experiment.*` (or `SlurmExecutor.*` / `LocalExecutor.*`, which configure
+where a sweep runs) go to the train and eval stages. The populate stage only
 ever gets the experiment's own populate config, so every point of a sweep
 shares one starter buffer; its identity (`populate_key`) is a hash of the
 populate gin files' contents (with their includes), bindings and seed.
@@ -51,8 +52,12 @@ class ExperimentConfig:
     seed: int = 0
 
 
+# Bindings the launchers consume themselves; every other binding is a stage's.
+LAUNCHER_CONFIGURABLES = ("run_experiment.", "SlurmExecutor.", "LocalExecutor.")
+
+
 def is_launcher_binding(binding: str) -> bool:
-    return binding.strip().startswith("run_experiment.")
+    return binding.strip().startswith(LAUNCHER_CONFIGURABLES)
 
 
 def load(gin_files: Sequence[str], bindings: Sequence[str]) -> ExperimentConfig:

@@ -88,7 +88,10 @@ def stage_bindings(
             *config.train_bindings,
             *forwarded,
         ],
-        "eval": list(config.eval_bindings) + forwarded,
+        "eval": list(config.eval_bindings),
+        # Run-wide bindings are checked strictly by train; eval applies those
+        # whose configurable it has (e.g. the environment's, not the agent's).
+        "eval_if_known": forwarded,
     }
 
 
@@ -255,6 +258,11 @@ def run(
             run_stage("train", command, os.path.join(logs, "train.log"), record, save)
         if "eval" in stages:
             policy = os.path.join(root_dir, "train", "policies", "greedy_policy")
+            if "train" not in stages and not os.path.isdir(policy):
+                print(
+                    "[eval] no trained policy in this run: evaluating the schedule baseline"
+                )
+                policy = "schedule"
             command = [
                 sys.executable,
                 "-m",
@@ -262,6 +270,7 @@ def run(
                 f"--policy={policy}",
                 f"--root_dir={os.path.join(root_dir, 'eval_report')}",
                 *_gin_args(config.eval_gin_files, bindings["eval"]),
+                *[f"--gin_bindings_if_known={b}" for b in bindings["eval_if_known"]],
             ]
             run_stage("eval", command, os.path.join(logs, "eval.log"), record, save)
     except BaseException:

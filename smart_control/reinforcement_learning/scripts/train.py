@@ -15,15 +15,18 @@ from its last checkpoint; a finished run (root_dir/DONE) is left alone.
 
 Writes under --root_dir: train/ (learner checkpoints, summaries), eval/
 (summaries, metrics.jsonl), policies/ (SavedModels), replay_buffer/,
-operative_config.gin and, when done, DONE. TensorBoard: --logdir=<root_dir>.
+operative_config.gin, logs/ (train.log: Python logs, native.log: C++ logs)
+and, when done, DONE. TensorBoard: --logdir=<root_dir>.
 """
 
 from __future__ import annotations
 
+import io
+import logging as std_logging
 import os
 import sys
 
-from absl import flags
+from absl import flags, logging
 
 from smart_control.reinforcement_learning.utils import binary
 
@@ -31,7 +34,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-    """Defines this binary's flags (called from __main__ only)."""
+    """Defines this binary's flags (called by `run`, never on import)."""
     binary.define_common_flags(
         root_dir_help=(
             "Run directory: checkpoints, summaries, policies and the replay buffer. "
@@ -52,16 +55,21 @@ def define_flags() -> None:
 def main(argv) -> int:
     if len(argv) > 1:
         raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.root_dir:
+        raise binary.UserError("--root_dir is required")
     if not FLAGS.gin_file:
         raise binary.UserError(
             "--gin_file is required, e.g. --gin_file=train/pendulum_sac.gin"
         )
-    root_dir = binary.make_output_dir(FLAGS.root_dir)
-    with binary.quiet_native_logs(root_dir):
-        # TensorFlow, Reverb and TF-Agents load here, their C++ logs go to
-        # root_dir/logs/native.log.
+    root_dir = os.path.abspath(os.path.expanduser(FLAGS.root_dir))
+    # Nothing is written into root_dir before the run is known to be
+    # possible: C++ and Python logs wait in a temporary file / in memory.
+    with binary.quiet_native_logs(None):
         from smart_control.reinforcement_learning.training import progress
-        from smart_control.reinforcement_learning.training import train_eval as train_lib
+        from smart_control.reinforcement_learning.training import (
+            train_eval as train_lib,
+        )
+    python_logs = _PythonLogs()
 
     bindings = list(FLAGS.gin_bindings)
     if FLAGS.starter_buffer:
@@ -69,9 +77,12 @@ def main(argv) -> int:
         bindings.append(f"train_eval.starter_buffer = {FLAGS.starter_buffer!r}")
     binary.parse_gin(FLAGS.gin_file, bindings)
 
-    result = train_lib.train_eval(
-        root_dir, on_ready=lambda: binary.write_operative_config(root_dir)
-    )
+    def on_ready() -> None:
+        binary.attach_native_log(root_dir)
+        python_logs.attach(root_dir)
+        binary.write_operative_config(root_dir)
+
+    result = train_lib.train_eval(root_dir, on_ready=on_ready)
     if result.already_done:
         finished = (result.done or {}).get("finished_at", "earlier")
         print(
@@ -82,6 +93,54 @@ def main(argv) -> int:
     binary.write_operative_config(root_dir)
     _print_summary(result, progress.format_duration)
     return 0
+
+
+class _TerminalWarnings(std_logging.Handler):
+    """Shows this pipeline's warnings and errors; the rest stays in the log."""
+
+    _OURS = os.sep + os.path.join("smart_control", "")
+
+    def __init__(self, stream):
+        super().__init__(std_logging.WARNING)
+        self._stream = stream
+
+    def emit(self, record: std_logging.LogRecord) -> None:
+        # TensorFlow's and gin's warnings and errors (SavedModel tracing,
+        # deprecations, gin's package lookups of includes) concern their
+        # internals; errors that matter reach the user as exceptions.
+        if self._OURS not in record.pathname:
+            return
+        self._stream.write(f"{record.levelname.lower()}: {record.getMessage()}\n")
+        self._stream.flush()
+
+
+class _PythonLogs:
+    """Python logging into root_dir/logs/train.log; the terminal keeps progress.
+
+    TensorFlow and TF-Agents log dozens of INFO lines and Python warnings when
+    they save policies; on the terminal they would bury the progress line.
+    Until `attach`, records are kept in memory (nothing may be written into
+    root_dir before the run is known to be possible). With --verbosity >= 1
+    everything stays on the terminal.
+    """
+
+    def __init__(self):
+        self._enabled = FLAGS.verbosity < 1
+        if not self._enabled:
+            return
+        self._pending = io.StringIO()
+        logging.get_absl_handler().python_handler.stream = self._pending
+        std_logging.captureWarnings(True)
+        std_logging.getLogger().addHandler(_TerminalWarnings(sys.stderr))
+
+    def attach(self, root_dir: str) -> None:
+        if not self._enabled:
+            return
+        log_path = os.path.join(root_dir, "logs", "train.log")
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        log_file = open(log_path, "a", buffering=1)
+        log_file.write(self._pending.getvalue())
+        logging.get_absl_handler().python_handler.stream = log_file
 
 
 def _print_summary(result, format_duration) -> None:
@@ -107,6 +166,11 @@ def _print_summary(result, format_duration) -> None:
     sys.stdout.flush()
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console entry point (smart-control-train)."""
     define_flags()
     binary.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -168,8 +168,16 @@ def resolve_gin_file(path: str) -> str:
     )
 
 
-def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
+def parse_gin(
+    gin_files: Sequence[str],
+    gin_bindings: Sequence[str],
+    bindings_if_known: Sequence[str] = (),
+) -> None:
     """Parses gin files then bindings; any unknown name or typo is a UserError.
+
+    `bindings_if_known` are applied only where this binary has their
+    configurable (a launcher forwards run-wide bindings to every stage this
+    way; the stage that owns them parses them strictly).
 
     Call after importing the modules whose configurables the files bind.
     """

@@ -1,0 +1,466 @@
+"""Executors that run sweep points as jobs: locally, or as one Slurm job array.
+
+A `Job` is a command line and a log path; an executor runs a list of them and
+returns one `JobResult` per job, in the same order, once every job has ended.
+Both executors write each job's stdout and stderr to its `log_path` (parent
+directories are created, an old log is overwritten) and nothing else there:
+whether a job's own outputs are complete is for the job to record (a sentinel
+written last), never inferred from the log.
+
+`SlurmExecutor` also keeps submitit's bookkeeping under its `folder`:
+
+    folder/
+      <array_id>_submission.sh           the sbatch script of the array
+      <array_id>_<task>_submitted.pkl    the pickled Job of each array task
+      <array_id>_<task>_0_log.out, .err  submitit's own logs of each array task
+      <array_id>_<task>_0_result.pkl     each task's return code (written last)
+
+(A single job is submitted as a plain job: <job_id>_submission.sh, ...)
+
+Interrupting `run` (Ctrl-C) stops the jobs it started, the local children by
+SIGTERM then SIGKILL after a grace period, the Slurm array by `scancel`, and
+re-raises KeyboardInterrupt.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+
+import gin
+from absl import logging
+
+from launchers import process_utils
+
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
+
+# Seconds between two checks of the local children.
+_LOCAL_POLL_INTERVAL_S = 0.1
+# Seconds a job started by a Slurm task gets between SIGTERM and SIGKILL when
+# the task is stopped (submitit's time-out signal).
+_SLURM_TASK_KILL_GRACE_S = 10.0
+# Seconds allowed to `sinfo` / `sacct` when checking that Slurm is reachable.
+_SLURM_CHECK_TIMEOUT_S = 60
+# Seconds to wait for cancelled jobs to leave squeue after an interrupt (they
+# get Slurm's KillWait between SIGTERM and SIGKILL).
+_SLURM_CANCEL_WAIT_S = 120
+# Signals by which a job is stopped from outside rather than failing itself.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGKILL, signal.SIGHUP)
+# The directory holding the `launchers` package: Slurm tasks import this module
+# to unpickle their Job, whatever directory the sweep was started from.
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclasses.dataclass
+class Job:
+    """One command to run.
+
+    Attributes:
+      name: Short unique name, e.g. "point-003".
+      argv: The full command, e.g. [sys.executable, "-m",
+        "launchers.run_experiment", "--root_dir=...", ...].
+      log_path: File receiving the command's stdout and stderr.
+      cwd: Working directory of the command; None: the executor's.
+    """
+
+    name: str
+    argv: list[str]
+    log_path: str
+    cwd: str | None = None
+
+
+@dataclasses.dataclass
+class JobResult:
+    """How a job ended.
+
+    Attributes:
+      name: The job's name.
+      returncode: The command's exit code; None when it did not finish by
+        itself (cancelled, killed by a signal, timed out, or never started).
+      log_path: The job's log (stdout and stderr).
+      state: COMPLETED (exit code 0), FAILED (any other exit code, or the
+        command could not run), CANCELLED (stopped by a signal or `scancel`),
+        or another Slurm state such as TIMEOUT, OUT_OF_MEMORY or NODE_FAIL.
+    """
+
+    name: str
+    returncode: int | None
+    log_path: str
+    state: str
+
+
+class SlurmUnavailableError(RuntimeError):
+    """Slurm or its accounting cannot be reached from this machine."""
+
+
+@gin.configurable
+class LocalExecutor:
+    """Runs jobs as subprocesses of this process, at most `max_parallel` at once.
+
+    Each job runs in its own session (process group), so Ctrl-C in a terminal
+    reaches only this process, which then stops every running job's process
+    group: SIGTERM, then SIGKILL after `kill_grace_s`.
+    """
+
+    def __init__(self, max_parallel: int = 1, kill_grace_s: float = 10.0):
+        """Initializes the executor.
+
+        Args:
+          max_parallel: Most jobs running at once.
+          kill_grace_s: Seconds between SIGTERM and SIGKILL when jobs are
+            stopped by an interrupt; 0: SIGKILL at once.
+
+        Raises:
+          ValueError: If `max_parallel` < 1 or `kill_grace_s` < 0.
+        """
+        if max_parallel < 1:
+            raise ValueError(f"max_parallel must be >= 1, got {max_parallel}")
+        if kill_grace_s < 0:
+            raise ValueError(f"kill_grace_s must be >= 0, got {kill_grace_s}")
+        self.max_parallel = max_parallel
+        self.kill_grace_s = kill_grace_s
+
+    def run(self, jobs: Sequence[Job]) -> list[JobResult]:
+        """Runs every job and waits for all of them.
+
+        Args:
+          jobs: The jobs, started in this order.
+
+        Returns:
+          One result per job, in the order of `jobs`.
+
+        Raises:
+          KeyboardInterrupt: Re-raised after the running jobs were stopped.
+        """
+        results: dict[int, JobResult] = {}
+        running: dict[int, subprocess.Popen] = {}
+        pending = collections.deque(enumerate(jobs))
+        try:
+            while pending or running:
+                while pending and len(running) < self.max_parallel:
+                    index, job = pending.popleft()
+                    try:
+                        running[index] = _start(job)
+                    except OSError:
+                        results[index] = JobResult(job.name, None, job.log_path, FAILED)
+                for index, process in list(running.items()):
+                    if process.poll() is not None:
+                        del running[index]
+                        results[index] = _result(jobs[index], process.returncode)
+                if running:
+                    time.sleep(_LOCAL_POLL_INTERVAL_S)
+        except BaseException as error:
+            _stop(running.values(), self.kill_grace_s)
+            for index in running:
+                _note(jobs[index], f"stopped by the executor: {error!r}")
+            raise
+        return [results[index] for index in range(len(jobs))]
+
+
+@gin.configurable
+class SlurmExecutor:
+    """Submits jobs as one Slurm job array through submitit and waits for them.
+
+    Each array task runs one job's argv as a subprocess (output to its
+    log_path) and returns its exit code. Job states come from Slurm
+    accounting (`sacct`), so the cluster needs slurmdbd.
+    """
+
+    def __init__(
+        self,
+        folder: str,
+        partition: str | None = None,
+        timeout_min: int = 24 * 60,
+        cpus_per_task: int = 1,
+        mem_gb: float = 4.0,
+        array_parallelism: int = 256,
+        job_name: str = "smart_control",
+        poll_interval_s: float = 10.0,
+    ):
+        """Initializes the executor; nothing is checked on the cluster yet.
+
+        Args:
+          folder: Directory for submitit's scripts, pickles and logs.
+          partition: Slurm partition; None: the cluster's default partition.
+          timeout_min: Time limit of each array task, in minutes.
+          cpus_per_task: CPUs of each array task.
+          mem_gb: Memory of each array task, in GB.
+          array_parallelism: Most array tasks running at once.
+          job_name: Slurm job name of the array (shown by squeue and sacct).
+          poll_interval_s: Seconds between two `sacct` queries while waiting;
+            also the longest delay before a cancelled task is noticed.
+
+        Raises:
+          ValueError: If a number is out of range or `folder` is empty.
+        """
+        if not folder:
+            raise ValueError(f"folder must be a directory path, got {folder!r}")
+        for name, value in (
+            ("timeout_min", timeout_min),
+            ("cpus_per_task", cpus_per_task),
+            ("mem_gb", mem_gb),
+            ("array_parallelism", array_parallelism),
+            ("poll_interval_s", poll_interval_s),
+        ):
+            if value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        self.folder = folder
+        self.partition = partition
+        self.timeout_min = timeout_min
+        self.cpus_per_task = cpus_per_task
+        self.mem_gb = mem_gb
+        self.array_parallelism = array_parallelism
+        self.job_name = job_name
+        self.poll_interval_s = poll_interval_s
+
+    def run(self, jobs: Sequence[Job]) -> list[JobResult]:
+        """Submits every job as one array task and waits for all of them.
+
+        Args:
+          jobs: The jobs; task i of the array runs jobs[i].
+
+        Returns:
+          One result per job, in the order of `jobs`.
+
+        Raises:
+          SlurmUnavailableError: If `srun` is not on PATH, or the controller,
+            the partition or the accounting database cannot be reached.
+          KeyboardInterrupt: Re-raised after the array was cancelled.
+        """
+        if not jobs:
+            return []
+        submitit = _import_submitit()
+        check_slurm_reachable(self.partition)
+        executor = submitit.AutoExecutor(folder=self.folder, cluster="slurm")
+        executor.update_parameters(
+            name=self.job_name,
+            timeout_min=self.timeout_min,
+            cpus_per_task=self.cpus_per_task,
+            mem_gb=self.mem_gb,
+            slurm_partition=self.partition,
+            slurm_array_parallelism=self.array_parallelism,
+            slurm_setup=[
+                f"export PYTHONPATH={shlex.quote(_PROJECT_ROOT)}"
+                "${PYTHONPATH:+:$PYTHONPATH}"
+            ],
+        )
+        tasks = executor.map_array(_run_in_slurm_task, list(jobs))
+        try:
+            self._wait(tasks)
+        except BaseException:
+            _cancel_and_wait(sorted({task.job_id.split("_")[0] for task in tasks}))
+            raise
+        return [_slurm_result(job, task, submitit) for job, task in zip(jobs, tasks)]
+
+    def _wait(self, tasks: Sequence) -> None:
+        """Returns when every task wrote its result or Slurm says it ended."""
+        pending = list(tasks)
+        while pending:
+            # One `sacct` call refreshes the states of every unfinished task;
+            # submitit's own schedule would wait up to 10 minutes between calls.
+            pending[0].get_info(mode="force")
+            pending = [task for task in pending if not task.done()]
+            if pending:
+                time.sleep(self.poll_interval_s)
+
+
+def check_slurm_reachable(partition: str | None = None) -> None:
+    """Checks that Slurm jobs can be submitted and their states read.
+
+    Args:
+      partition: Partition that must exist; None: any.
+
+    Raises:
+      SlurmUnavailableError: If `srun` is not on PATH, or `sinfo` or `sacct`
+        fail, or `partition` does not exist.
+    """
+    if shutil.which("srun") is None:
+        raise SlurmUnavailableError(
+            "Slurm is not reachable: 'srun' is not on PATH (install the Slurm "
+            "client, e.g. launchers/install_slurm.sh, or use --executor=local)"
+        )
+    partitions = _slurm_query(["sinfo", "--noheader", "--format=%R"], "controller")
+    if partition is not None and partition not in partitions.split():
+        raise SlurmUnavailableError(
+            f"Slurm partition {partition!r} does not exist; sinfo lists: "
+            f"{', '.join(sorted(set(partitions.split()))) or 'none'}"
+        )
+    # submitit learns job states from accounting: without it a cancelled job
+    # would be waited for forever.
+    _slurm_query(["sacct", "--noheader", "--allocations", "--jobs=1"], "accounting")
+
+
+def _cancel_and_wait(array_ids: list[str]) -> None:
+    """Cancels Slurm jobs and waits (bounded) until squeue no longer lists them.
+
+    Waiting keeps a resume started right after an interrupt from running a
+    point whose cancelled task is still being killed.
+    """
+    logging.warning("Cancelling Slurm job(s) %s; waiting for them to end.", array_ids)
+    subprocess.run(["scancel", *array_ids], capture_output=True, check=False)
+    deadline = time.monotonic() + _SLURM_CANCEL_WAIT_S
+    while time.monotonic() < deadline:
+        listed = subprocess.run(
+            ["squeue", "--noheader", "--format=%i", f"--jobs={','.join(array_ids)}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if listed.returncode != 0 or not listed.stdout.strip():
+            return
+        time.sleep(1)
+    logging.warning("Slurm job(s) %s still listed by squeue.", array_ids)
+
+
+def _slurm_query(argv: list[str], what: str) -> str:
+    """Runs a Slurm client command and returns its stdout."""
+    try:
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=_SLURM_CHECK_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise SlurmUnavailableError(
+            f"Slurm {what} is not reachable: `{shlex.join(argv)}` did not answer "
+            f"within {_SLURM_CHECK_TIMEOUT_S} s"
+        ) from error
+    if done.returncode != 0:
+        raise SlurmUnavailableError(
+            f"Slurm {what} is not reachable: `{shlex.join(argv)}` exited "
+            f"{done.returncode}: {done.stderr.strip() or done.stdout.strip()}"
+        )
+    return done.stdout
+
+
+def _import_submitit():
+    try:
+        import submitit
+    except ImportError as error:
+        raise ImportError(
+            "SlurmExecutor needs submitit: pip install 'submitit>=1.5.4,<2'"
+        ) from error
+    return submitit
+
+
+def _start(job: Job) -> subprocess.Popen:
+    """Starts a job in its own session, output to its log.
+
+    Raises:
+      OSError: If the log cannot be written or the command cannot start (the
+        error is written to the log when possible).
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(job.log_path)), exist_ok=True)
+    with open(job.log_path, "wb") as log:
+        try:
+            return subprocess.Popen(
+                job.argv,
+                cwd=job.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=process_utils.terminate_with_parent,
+            )
+        except OSError as error:
+            log.write(f"[executor] cannot start {job.argv!r}: {error}\n".encode())
+            raise
+
+
+def _note(job: Job, message: str) -> None:
+    """Appends an executor message to a job's log."""
+    try:
+        with open(job.log_path, "a") as log:
+            log.write(f"\n[executor] {message}\n")
+    except OSError:
+        pass
+
+
+def _stop(processes: Iterable[subprocess.Popen], grace_s: float) -> None:
+    """Stops processes and their process groups: SIGTERM, then SIGKILL.
+
+    A second interrupt during the grace period goes straight to SIGKILL, so no
+    process is left running either way.
+    """
+    processes = list(processes)
+    try:
+        for process in processes:
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+    finally:
+        for process in processes:
+            # The group may outlive its leader: kill whatever is left of it.
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _result(job: Job, returncode: int) -> JobResult:
+    """Maps a subprocess exit code (negative: killed by that signal) to a result."""
+    if returncode == 0:
+        return JobResult(job.name, 0, job.log_path, COMPLETED)
+    if returncode > 0:
+        return JobResult(job.name, returncode, job.log_path, FAILED)
+    state = CANCELLED if -returncode in _STOP_SIGNALS else FAILED
+    return JobResult(job.name, None, job.log_path, state)
+
+
+def _run_in_slurm_task(job: Job) -> int:
+    """Runs one job inside a Slurm array task; returns its exit code.
+
+    If submitit interrupts the task (its time-out signal raises an exception
+    here), the job is stopped before the exception reaches submitit, so no job
+    outlives its task's result.
+    """
+    process = _start(job)
+    try:
+        return process.wait()
+    except BaseException as error:
+        _stop([process], _SLURM_TASK_KILL_GRACE_S)
+        _note(job, f"stopped by the Slurm task: {error!r}")
+        raise
+
+
+def _slurm_result(job: Job, task, submitit) -> JobResult:
+    """Maps a finished submitit array task to a result."""
+    # "CANCELLED by 0" -> "CANCELLED"; UNKNOWN while sacct has no record yet.
+    state = (task.state.split() or ["UNKNOWN"])[0]
+    if not task.paths.result_pickle.exists() and state not in (COMPLETED, "UNKNOWN"):
+        # Ended from outside (scancel, time limit, node failure): no result will
+        # come, so do not let submitit wait for one.
+        return JobResult(job.name, None, job.log_path, state)
+    try:
+        returncode = task.result()
+    except submitit.core.utils.UncompletedJobError:
+        # No result although Slurm may say COMPLETED: the task did not finish.
+        state = (task.state.split() or ["UNKNOWN"])[0]
+        return JobResult(
+            job.name, None, job.log_path, FAILED if state == COMPLETED else state
+        )
+    except submitit.core.utils.FailedJobError:
+        # The task raised: the command could not start, or submitit stopped the
+        # task (time-out); the reason is at the end of the job's log.
+        return JobResult(job.name, None, job.log_path, FAILED)
+    return _result(job, returncode)
