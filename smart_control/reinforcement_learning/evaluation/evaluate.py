@@ -84,18 +84,24 @@ def newest_policy_checkpoint(saved_model_dir: str) -> Optional[str]:
     train.py writes the SavedModels once and the trained variables as policy
     checkpoints under `<root_dir>/policies/checkpoints/`.
     """
-    checkpoints_dir = os.path.join(os.path.dirname(os.path.abspath(saved_model_dir)), "checkpoints")
+    checkpoints_dir = os.path.join(
+        os.path.dirname(os.path.abspath(saved_model_dir)), "checkpoints"
+    )
     if not os.path.isdir(checkpoints_dir):
         return None
     found = []
     for name in os.listdir(checkpoints_dir):
         prefix = "policy_checkpoint_"
         if name.startswith(prefix) and name[len(prefix) :].isdigit():
-            found.append((int(name[len(prefix) :]), os.path.join(checkpoints_dir, name)))
+            found.append(
+                (int(name[len(prefix) :]), os.path.join(checkpoints_dir, name))
+            )
     return max(found)[1] if found else None
 
 
-def load_policy(policy: str, time_step_spec: Any, action_spec: Any) -> py_policy.PyPolicy:
+def load_policy(
+    policy: str, time_step_spec: Any, action_spec: Any
+) -> py_policy.PyPolicy:
     """`schedule` or the path of a policy SavedModel (as written by PolicySaver).
 
     A SavedModel of a training run is updated with the run's newest policy

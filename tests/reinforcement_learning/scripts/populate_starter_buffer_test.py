@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,6 +172,16 @@ def test_overwrite_replaces_an_existing_buffer(tmp_path):
     assert len(state["runs"]) == 1 and state["frames"] == 23
 
 
+@pytest.fixture(scope="module")
+def existing_buffer(tmp_path_factory):
+    buffer_dir = tmp_path_factory.mktemp("existing") / "buffer"
+    done = _run(
+        ["-m", MODULE, "--steps_per_run=24", "--num_runs=1", f"--root_dir={buffer_dir}"]
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return buffer_dir
+
+
 @pytest.mark.parametrize(
     "extra, code, message",
     [
@@ -191,13 +202,10 @@ def test_overwrite_replaces_an_existing_buffer(tmp_path):
     ],
 )
 def test_bad_input_gives_one_line_and_overwrites_nothing(
-    tmp_path, extra, code, message
+    tmp_path, existing_buffer, extra, code, message
 ):
-    buffer_dir = tmp_path / "existing"
-    first = _run(
-        ["-m", MODULE, "--steps_per_run=24", "--num_runs=1", f"--root_dir={buffer_dir}"]
-    )
-    assert first.returncode == 0, first.stderr[-3000:]
+    buffer_dir = tmp_path / "buffer"
+    shutil.copytree(existing_buffer, buffer_dir, symlinks=True)
     before = _digest(buffer_dir)
     done = _run(
         [
