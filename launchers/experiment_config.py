@@ -30,6 +30,9 @@ from typing import List, Sequence
 
 import gin
 
+# Registers SlurmExecutor/LocalExecutor with gin: experiment files may bind them.
+from launchers import executors  # noqa: F401
+
 STAGES = ("populate", "train", "eval")
 _INCLUDE = re.compile(r"""^\s*include\s+['"]([^'"]+)['"]""", re.MULTILINE)
 

@@ -169,7 +169,9 @@ def _wait_until_unlocked(lock_path, timeout_s=120):
                 return
             except OSError:
                 time.sleep(0.2)
-    raise AssertionError(f"{lock_path} is still locked: a job outlived the killed sweep")
+    raise AssertionError(
+        f"{lock_path} is still locked: a job outlived the killed sweep"
+    )
 
 
 def test_two_point_sweep_killed_and_resumed(tmp_path, experiment):
@@ -229,3 +231,49 @@ def test_two_point_sweep_killed_and_resumed(tmp_path, experiment):
     again = _launch("launchers.sweep", args)
     assert again.returncode == 0
     assert "2 already complete, 0 to run" in again.stdout
+
+
+def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):
+    root = tmp_path / "slurm_sweep"
+    env = dict(os.environ, **slurm_cluster.env)
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "launchers.sweep",
+            f"--gin_file={experiment}",
+            f"--root_dir={root}",
+            "--executor=slurm",
+            f"--slurm_partition={slurm_cluster.partition}",
+            "--slurm_mem_gb=2",
+            "--gin_bindings=SlurmExecutor.poll_interval_s = 1.0",
+            "--sweep=ReplayBufferManager.capacity=[500, 1000]",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, (
+        done.stdout[-3000:] + done.stderr[-3000:] + slurm_cluster.logs()
+    )
+    with open(root / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["ReplayBufferManager.capacity"], r["status"]) for r in rows] == [
+        ("500", "complete"),
+        ("1000", "complete"),
+    ]
+    assert all(r["return"] for r in rows)
+    assert len(os.listdir(root / "starter_buffers")) == 1
+    # submitit's own files (sbatch script, task results) are kept beside the sweep.
+    assert any(
+        name.endswith(".out") or name.endswith(".pkl")
+        for name in _walk_names(root / "slurm")
+    )
+
+
+def _walk_names(path):
+    for _, _, files in os.walk(path):
+        yield from files
