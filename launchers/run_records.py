@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
-import json
-import os
 import subprocess
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 import gin
+
+from smart_control.reinforcement_learning.utils import json_files
 
 _PACKAGES = (
     "smart-control",
@@ -25,24 +25,8 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def read_json(path: str) -> Optional[Dict[str, Any]]:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def write_json(path: str, content: Dict[str, Any]) -> None:
-    """Readers see the old file or the new one, never half of one."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(content, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+read_json = json_files.read_json
+write_json = json_files.write_json_atomic
 
 
 def package_versions() -> Dict[str, str]:

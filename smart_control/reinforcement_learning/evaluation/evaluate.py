@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import os
 from typing import Any, Callable, Dict, List, Optional
 
@@ -28,6 +27,7 @@ from tf_agents.policies import py_policy, py_tf_eager_policy, tf_policy
 from smart_control.reinforcement_learning.policies.schedule_policy import (
     create_schedule_policy,
 )
+from smart_control.reinforcement_learning.utils import json_files
 
 SCHEDULE = "schedule"
 METRICS_FILE = "metrics.json"
@@ -243,11 +243,7 @@ def write_report(
         report["relative_to_schedule"] = {
             k: ours[k] - baseline[k] for k in ours if k in baseline
         }
-    tmp = os.path.join(output_dir, METRICS_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, os.path.join(output_dir, METRICS_FILE))
+    json_files.write_json_atomic(os.path.join(output_dir, METRICS_FILE), report)
     report["plots"] = plots.write_plots(
         evaluations, os.path.join(output_dir, PLOTS_DIR)
     )

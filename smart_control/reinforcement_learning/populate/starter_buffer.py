@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
-import json
 import os
 import shutil
 import sys
@@ -42,6 +41,7 @@ from smart_control.reinforcement_learning.observers.collection_observers import 
 from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
     ReplayBufferManager,
 )
+from smart_control.reinforcement_learning.utils import json_files
 
 STATE_FILE = "populate.json"
 
@@ -88,22 +88,11 @@ def _as_py_policy(policy: Any) -> py_policy.PyPolicy:
 
 
 def _read_state(buffer_dir: str) -> Optional[Dict[str, Any]]:
-    try:
-        with open(os.path.join(buffer_dir, STATE_FILE)) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
+    return json_files.read_json(os.path.join(buffer_dir, STATE_FILE))
 
 
 def _write_state(buffer_dir: str, state: Dict[str, Any]) -> None:
-    path = os.path.join(buffer_dir, STATE_FILE)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(state, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    json_files.write_json_atomic(os.path.join(buffer_dir, STATE_FILE), state)
 
 
 def _holds_a_buffer(buffer_dir: str) -> bool:

@@ -33,13 +33,14 @@ from __future__ import annotations
 import datetime
 import errno
 import fcntl
-import json
 import os
 import re
 import shutil
 import socket
 import uuid
 from typing import Any, Dict, List, Optional
+
+from smart_control.reinforcement_learning.utils import json_files
 
 CHECKPOINTS_DIR = "checkpoints"
 STAGING_DIR = "staging"
@@ -244,19 +245,7 @@ class CheckpointStore:
     # -- metadata -------------------------------------------------------------
 
     def read_metadata(self) -> Optional[Dict[str, Any]]:
-        try:
-            with open(self.metadata_path) as f:
-                return json.load(f)
-        except FileNotFoundError:
-            return None
+        return json_files.read_json(self.metadata_path)
 
     def write_metadata(self, metadata: Dict[str, Any]) -> None:
-        """Atomic: readers see the old or the new file, never half of one."""
-        os.makedirs(self.root, exist_ok=True)
-        tmp = f"{self.metadata_path}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(metadata, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.metadata_path)
+        json_files.write_json_atomic(self.metadata_path, metadata)

@@ -12,7 +12,6 @@ Besides the manager's files, the buffer directory gets `server.json`
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -25,6 +24,7 @@ from absl import logging
 from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
     ReplayBufferManager,
 )
+from smart_control.reinforcement_learning.utils import json_files
 from smart_control.reinforcement_learning.utils.specs import collect_data_spec
 
 SERVER_FILE = "server.json"
@@ -78,7 +78,9 @@ def serve_replay_buffer(
             "restored_frames": restored,
             "started_at": time.time(),
         }
-        _write_json(os.path.join(manager.checkpoint_dir, SERVER_FILE), info)
+        json_files.write_json_atomic(
+            os.path.join(manager.checkpoint_dir, SERVER_FILE), info
+        )
         on_ready(info)
         checkpoints = 0
         while not stop.wait(checkpoint_interval_s or None):
@@ -99,10 +101,3 @@ def serve_replay_buffer(
             os.remove(os.path.join(buffer_dir, SERVER_FILE))
         except FileNotFoundError:
             pass
-
-
-def _write_json(path: str, content: Dict[str, Any]) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(content, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
