@@ -81,8 +81,10 @@ def _make_env(env_factory: Callable[..., Any], seed: int) -> Any:
 def newest_policy_checkpoint(saved_model_dir: str) -> Optional[str]:
     """The newest `policy_checkpoint_*` beside a run's policy SavedModel, if any.
 
-    train.py writes the SavedModels once and the trained variables as policy
-    checkpoints under `<root_dir>/policies/checkpoints/`.
+    train.py rewrites the SavedModels with the latest weights at every export
+    and keeps the history as policy checkpoints under
+    `<root_dir>/policies/checkpoints/`; the newest checkpoint is applied so
+    that a SavedModel from any source acts with the run's newest weights.
     """
     checkpoints_dir = os.path.join(
         os.path.dirname(os.path.abspath(saved_model_dir)), "checkpoints"

@@ -214,6 +214,10 @@ class ReplayBufferManager:
         return self._table_name
 
     @property
+    def num_checkpoints_to_keep(self) -> int:
+        return self._num_checkpoints_to_keep
+
+    @property
     def server_address(self) -> Optional[str]:
         """Address of the server in use ("localhost:port" for a local one)."""
         if self._server is not None:

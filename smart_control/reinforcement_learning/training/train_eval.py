@@ -95,6 +95,9 @@ class TrainResult:
       wall_time_s: Seconds this call took.
       env_steps_per_s: Environment steps per second of this call's loop.
       train_steps_per_s: Learner steps per second of this call's loop.
+      train_steps_per_cpu_s: Learner steps per second of process CPU time
+        (all threads) in this call's loop; less sensitive than wall time to
+        other processes on the machine.
     """
 
     root_dir: str
@@ -112,6 +115,7 @@ class TrainResult:
     wall_time_s: float = 0.0
     env_steps_per_s: float = 0.0
     train_steps_per_s: float = 0.0
+    train_steps_per_cpu_s: float = 0.0
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
@@ -538,11 +542,12 @@ class _TrainLoop:
         next_policy_export = self._next_multiple(
             counters.env_steps, self.policy_save_interval
         )
+        if self.eval_interval and self.result.resumed_from is None:
+            self._evaluate()  # The untrained policy, and the baseline.
         self.env_rate = metrics.RateMeter(counters.env_steps)
         self.train_rate = metrics.RateMeter(self.train_steps)
         self.loop_start = (time.monotonic(), counters.env_steps, self.train_steps)
-        if self.eval_interval and self.result.resumed_from is None:
-            self._evaluate()  # The untrained policy, and the baseline.
+        loop_cpu_start = time.process_time()
         self.progress.start(counters.env_steps)
 
         while counters.env_steps < self.num_env_steps:
@@ -578,13 +583,15 @@ class _TrainLoop:
             self.progress.update(env_steps, self.train_steps)
 
         elapsed = time.monotonic() - self.loop_start[0]
+        cpu_elapsed = time.process_time() - loop_cpu_start
+        train_steps = self.train_steps - self.loop_start[2]
         if elapsed > 0:
             self.result.env_steps_per_s = (
                 counters.env_steps - self.loop_start[1]
             ) / elapsed
-            self.result.train_steps_per_s = (
-                self.train_steps - self.loop_start[2]
-            ) / elapsed
+            self.result.train_steps_per_s = train_steps / elapsed
+        if cpu_elapsed > 0:
+            self.result.train_steps_per_cpu_s = train_steps / cpu_elapsed
 
     @staticmethod
     def _next_multiple(value: int, interval: int) -> float:
@@ -731,5 +738,5 @@ def _buffer_checkpoints_kept(manager: replay_buffer.ReplayBufferManager) -> int:
     kept = getattr(manager, "num_checkpoints_to_keep", None)
     if kept is None:
         # ReplayBufferManager has no public accessor for it yet.
-        kept = manager._num_checkpoints_to_keep
+        kept = manager.num_checkpoints_to_keep
     return int(kept)

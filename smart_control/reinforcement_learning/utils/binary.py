@@ -111,13 +111,16 @@ def _print_help() -> None:
     """Usage: the binary's docstring and its own flags (absl's own: --helpfull)."""
     doc = (sys.modules["__main__"].__doc__ or "").strip()
     print(doc + "\n" if doc else "", end="")
-    for module, module_flags in sorted(FLAGS.flags_by_module_dict().items()):
-        if module.startswith("absl."):
-            continue
-        print("\nflags:")
-        for flag in sorted(module_flags, key=lambda f: f.name):
-            default = "" if flag.default is None else f" (default: {flag.default!r})"
-            print(f"  --{flag.name}: {flag.help}{default}")
+    own = [
+        flag
+        for module, module_flags in FLAGS.flags_by_module_dict().items()
+        if not module.startswith("absl.")
+        for flag in module_flags
+    ]
+    print("\nflags:")
+    for flag in sorted(own, key=lambda f: f.name):
+        default = "" if flag.default is None else f" (default: {flag.default!r})"
+        print(f"  --{flag.name}: {flag.help}{default}")
     print(
         "\nFlags may be spelt with dashes or underscores. --verbosity=1 shows "
         "TensorFlow/Reverb logs and tracebacks; --helpfull lists absl's flags too."

@@ -1,0 +1,240 @@
+"""train.py as a real process: resume after SIGKILL, starter buffers, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import tensorflow as tf
+from tf_agents.policies import random_py_policy
+from tf_agents.train import actor
+from tf_agents.train.utils import train_utils
+
+from smart_control.environment.building_env import create_building_environment
+from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
+    ReplayBufferManager,
+)
+from smart_control.reinforcement_learning.training import environments, run_dir
+from smart_control.reinforcement_learning.utils.specs import collect_data_spec
+
+REPO = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
+MODULE = "smart_control.reinforcement_learning.scripts.train"
+# Pendulum with 50-step episodes, tiny networks and batches, no evaluation.
+TINY = [
+    "--gin_file=train/pendulum_sac.gin",
+    "--gin_bindings=load_gym_environment.max_episode_steps = 50",
+    "--gin_bindings=create_sac_agent.actor_fc_layers = (16,)",
+    "--gin_bindings=create_sac_agent.critic_joint_fc_layers = (16,)",
+    "--gin_bindings=train_eval.batch_size = 16",
+    "--gin_bindings=train_eval.eval_interval = 0",
+    "--gin_bindings=train_eval.policy_save_interval = 0",
+    "--gin_bindings=train_eval.summary_interval = 100",
+    "--gin_bindings=ReplayBufferManager.capacity = 2000",
+]
+
+
+def _command(*args):
+    return [sys.executable, "-m", MODULE, *args]
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": REPO}
+
+
+def _run(*args, timeout=240):
+    return subprocess.run(
+        _command(*args),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _files(root):
+    """{relative path: (size, mtime)} of every file under root."""
+    found = {}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            stat = os.stat(path)
+            found[os.path.relpath(path, root)] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def _write_buffer(path, env, steps, capacity=1000):
+    """A replay buffer of `steps` random-policy steps of `env`."""
+    manager = ReplayBufferManager(
+        data_spec=collect_data_spec(env), capacity=capacity, checkpoint_dir=str(path)
+    )
+    _, observer = manager.create_replay_buffer()
+    policy = random_py_policy.RandomPyPolicy(env.time_step_spec(), env.action_spec())
+    actor.Actor(
+        env,
+        policy,
+        train_utils.create_train_step(),
+        steps_per_run=steps,
+        observers=[observer],
+    ).run()
+    manager.checkpoint()
+    frames = manager.num_frames()
+    manager.close()
+    return frames
+
+
+def _one_error_line(completed):
+    lines = completed.stderr.strip().splitlines()
+    assert completed.returncode != 0
+    assert len(lines) == 1 and lines[0].startswith("error: "), completed.stderr
+    return lines[0]
+
+
+def test_help_explains_every_flag():
+    completed = _run("--help")
+    assert completed.returncode == 0
+    for flag in ("root_dir", "gin_file", "gin_bindings", "starter_buffer"):
+        assert f"--{flag}: " in completed.stdout
+    assert "resumes an interrupted run" in completed.stdout
+
+
+def test_bad_flag_and_gin_typo_give_one_line(tmp_path):
+    root = tmp_path / "run"
+    bad_flag = _run(f"--root_dir={root}", *TINY, "--num_steps=5")
+    assert "num_steps" in _one_error_line(bad_flag)
+    typo = _run(
+        f"--root-dir={root}", *TINY, "--gin_bindings=train_eval.num_env_step = 5"
+    )
+    assert _one_error_line(typo).startswith("error: gin: ")
+    assert typo.returncode == 1
+    missing = _run(f"--root_dir={root}", *TINY, f"--starter_buffer={tmp_path / 'none'}")
+    assert (
+        _one_error_line(missing)
+        == f"error: starter buffer not found: {tmp_path / 'none'}"
+    )
+    assert not root.exists()
+
+
+def test_starter_buffer_of_another_spec_overwrites_nothing(tmp_path):
+    building = tmp_path / "building_buffer"
+    _write_buffer(building, create_building_environment(seed=0), steps=20)
+    root = tmp_path / "run"
+    root.mkdir()
+    (root / "notes.txt").write_text("keep me")
+    before = _files(root)
+    completed = _run(f"--root_dir={root}", *TINY, f"--starter_buffer={building}")
+    line = _one_error_line(completed)
+    assert "does not fit this environment" in line
+    assert "data_spec of this run" in line and "spec of the buffer" in line
+    after = _files(root)
+    assert {k: v for k, v in after.items() if k in before} == before
+    # The buffer directory's lock, taken to read the starter buffer, at most.
+    assert set(after) - set(before) <= {os.path.join("replay_buffer", ".lock")}
+
+
+def test_starter_buffer_run_then_rerun_does_nothing(tmp_path):
+    starter = tmp_path / "starter"
+    frames = _write_buffer(
+        starter, environments.load_gym_environment("Pendulum-v1", seed=1), steps=150
+    )
+    assert frames == 149
+    root = tmp_path / "run"
+    command = [
+        f"--root_dir={root}",
+        *TINY,
+        f"--starter_buffer={starter}",
+        # Smaller than the starter buffer: its newest 100 items are loaded.
+        "--gin_bindings=ReplayBufferManager.capacity = 100",
+        "--gin_bindings=train_eval.initial_collect_steps = 100",
+        "--gin_bindings=train_eval.num_env_steps = 50",
+    ]
+    completed = _run(*command)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert f"from starter buffer {starter} (100 frames)" in completed.stderr
+    assert "Initial collection" not in completed.stderr
+    assert "Done: 50 env steps, 50 train steps" in completed.stdout
+    done = run_dir.read_done(str(root))
+    assert (done["env_steps"], done["train_step"]) == (50, 50)
+    assert done["replay_buffer_frames"] == 100
+    # Gin wraps long lines with a backslash.
+    operative = (root / "operative_config.gin").read_text().replace("\\\n", "")
+    assert f"train_eval.starter_buffer = {str(starter)!r}" in " ".join(
+        operative.split()
+    )
+    assert "ReplayBufferManager.capacity = 100" in operative
+    assert (root / "logs" / "native.log").exists() and (
+        root / "logs" / "train.log"
+    ).exists()
+    # The starter buffer itself is only read.
+    assert run_dir.read_marker(str(root)).replay_buffer_checkpoint.startswith(
+        "replay_buffer"
+    )
+
+    before = _files(root)
+    again = _run(*command)
+    assert again.returncode == 0
+    assert "finished run" in again.stdout and "nothing to do" in again.stdout
+    assert _files(root) == before
+
+
+def test_resume_after_sigkill_continues_from_the_marker(tmp_path):
+    root = tmp_path / "run"
+    command = [
+        f"--root_dir={root}",
+        *TINY,
+        "--gin_bindings=train_eval.initial_collect_steps = 50",
+        "--gin_bindings=train_eval.num_env_steps = 400",
+        "--gin_bindings=train_eval.checkpoint_interval = 50",
+    ]
+    process = subprocess.Popen(
+        _command(*command),
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 200
+    marker = None
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                marker = run_dir.read_marker(str(root))
+            except run_dir.RunDirError:
+                marker = None  # Checkpoints are being pruned right now.
+            if marker is not None and marker.env_steps >= 100:
+                break
+            time.sleep(0.1)
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.communicate()
+    assert not (root / run_dir.DONE_FILE).exists()
+    marker = run_dir.read_marker(str(root))
+    assert 100 <= marker.env_steps < 400
+    # A learner checkpoint that no marker names, as a kill between the
+    # learner and the buffer checkpoint leaves; the TF-Agents Learner would
+    # restore it, being the newest.
+    orphan = tf.train.Checkpoint(train_step=tf.Variable(5000, dtype=tf.int64))
+    tf.train.CheckpointManager(
+        orphan, str(root / "train" / "checkpoints"), max_to_keep=10
+    ).save(checkpoint_number=5000)
+
+    resumed = _run(*command)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (
+        f"from env step {marker.env_steps:,} (train step {marker.train_step:,}, "
+        f"{marker.replay_buffer_frames:,} buffer frames)"
+    ) in resumed.stderr
+    assert "Initial collection" not in resumed.stderr
+    done = json.loads((root / run_dir.DONE_FILE).read_text())
+    assert done["env_steps"] == 400
+    # Every step after the restart was followed by a gradient step, from the
+    # marker's train step on: no initial collection was repeated.
+    assert done["train_step"] == marker.train_step + (400 - marker.env_steps)
+    assert "Resumed from env step" in resumed.stdout

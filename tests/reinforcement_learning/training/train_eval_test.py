@@ -1,0 +1,286 @@
+"""The train loop in-process, on Pendulum and the building, at tiny sizes."""
+
+import functools
+import json
+import math
+import os
+
+import gin
+import pytest
+import tensorflow as tf
+from tf_agents.environments import wrappers
+from tf_agents.policies import policy_loader
+
+# Importing the agent modules registers their factories with gin.
+from smart_control.reinforcement_learning.agents import ddpg, sac, td3  # noqa: F401
+from smart_control.reinforcement_learning.policies import schedule_policy
+from smart_control.reinforcement_learning.training import (
+    environments,
+    run_dir,
+    train_eval,
+)
+from smart_control.reinforcement_learning.utils import binary
+from tests.reinforcement_learning.training.summaries import scalars
+
+PENDULUM = functools.partial(
+    environments.load_gym_environment, "Pendulum-v1", max_episode_steps=50
+)
+TINY_AGENTS = """
+ReplayBufferManager.capacity = 1000
+create_sac_agent.actor_fc_layers = (16,)
+create_sac_agent.critic_joint_fc_layers = (16,)
+create_td3_agent.actor_fc_layers = (16,)
+create_td3_agent.critic_joint_fc_layers = (16,)
+create_ddpg_agent.actor_fc_layers = (16,)
+create_ddpg_agent.critic_observation_fc_layers = None
+create_ddpg_agent.critic_joint_fc_layers = (16,)
+"""
+TINY_RUN = dict(
+    env_factory=PENDULUM,
+    num_env_steps=200,
+    initial_collect_steps=50,
+    batch_size=16,
+    eval_interval=100,
+    eval_episodes=2,
+    checkpoint_interval=100,
+    policy_save_interval=100,
+    summary_interval=50,
+    show_progress=False,
+)
+
+
+def _parse_tiny_config():
+    gin.parse_config(TINY_AGENTS)
+
+
+@pytest.fixture(scope="module")
+def pendulum_run(tmp_path_factory):
+    """One finished tiny SAC run on Pendulum (50-step episodes)."""
+    gin.clear_config()
+    _parse_tiny_config()
+    root = str(tmp_path_factory.mktemp("pendulum") / "run")
+    ready = []
+    result = train_eval.train_eval(root, on_ready=lambda: ready.append(1), **TINY_RUN)
+    gin.clear_config()
+    return root, result, ready
+
+
+def test_run_counts_and_result(pendulum_run):
+    root, result, ready = pendulum_run
+    assert ready == [1]
+    assert not result.already_done and result.resumed_from is None
+    assert result.env_steps == 200
+    assert result.initial_collect_steps == 50
+    # One gradient step per collect step once the random steps are in.
+    assert result.train_step == 150
+    assert result.episodes == 4
+    # One item (a transition) per observed step but each episode's first; the
+    # observer also sees the boundary steps between episodes, here two (the
+    # random phase ends on a LAST step, and so does the run).
+    assert result.replay_buffer_frames == (50 - 1) + (150 + 2 - 3)
+    assert result.train_steps_per_s > 0
+
+
+def test_run_writes_checkpoints_marker_and_done(pendulum_run):
+    root, result, _ = pendulum_run
+    marker = run_dir.read_marker(root)
+    assert (marker.train_step, marker.env_steps) == (150, 200)
+    assert marker.replay_buffer_frames == result.replay_buffer_frames
+    assert marker.learner_checkpoint == "train/checkpoints/ckpt-150"
+    assert os.path.isfile(os.path.join(root, marker.replay_buffer_checkpoint, "DONE"))
+    learner_checkpoints = tf.train.get_checkpoint_state(
+        os.path.join(root, "train", "checkpoints")
+    ).all_model_checkpoint_paths
+    assert [os.path.basename(p) for p in learner_checkpoints] == ["ckpt-50", "ckpt-150"]
+    done = run_dir.read_done(root)
+    assert done["env_steps"] == 200 and done["train_step"] == 150
+    assert done["last_eval"]["env_steps"] == 200
+
+
+def test_run_writes_policies_that_load(pendulum_run):
+    root, _, _ = pendulum_run
+    assert sorted(os.listdir(os.path.join(root, "policies"))) == [
+        "checkpoints",
+        "collect_policy",
+        "greedy_policy",
+    ]
+    # Exports at 100 and 200 env steps (train steps 50 and 150).
+    assert sorted(os.listdir(os.path.join(root, "policies", "checkpoints"))) == [
+        "policy_checkpoint_0000000050",
+        "policy_checkpoint_0000000150",
+    ]
+    env = PENDULUM(seed=0)
+    time_step = tf.nest.map_structure(
+        lambda x: tf.expand_dims(tf.convert_to_tensor(x), 0), env.reset()
+    )
+    assert os.path.isfile(
+        os.path.join(root, "policies", "collect_policy", "saved_model.pb")
+    )
+    # The SavedModel alone holds the final weights.
+    policy = tf.saved_model.load(os.path.join(root, "policies", "greedy_policy"))
+    assert policy.get_train_step().numpy() == 150
+    assert policy.get_metadata()["env_step"].numpy() == 200
+    action = policy.action(time_step, ()).action
+    assert action.shape == (1, 1) and abs(float(action[0, 0])) <= 2.0
+    # Older weights come from the checkpoints, TF-Agents' way.
+    older = policy_loader.load(
+        os.path.join(root, "policies", "greedy_policy"),
+        os.path.join(root, "policies", "checkpoints", "policy_checkpoint_0000000050"),
+    )
+    assert older.get_train_step() == 50
+
+
+def test_run_writes_fed_summaries(pendulum_run):
+    root, _, _ = pendulum_run
+    train = scalars(os.path.join(root, "train"))
+    for tag in (
+        "Losses/critic_loss",
+        "Losses/actor_loss",
+        "Losses/alpha_loss",
+        "Metrics/AverageReturn",
+        "Metrics/AverageEpisodeLength",
+        "Metrics/EnvironmentSteps",
+        "Metrics/NumberOfEpisodes",
+        "ReplayBuffer/Frames",
+        "RunTime/env_steps_per_sec",
+        "RunTime/train_steps_per_sec",
+    ):
+        assert tag in train, (tag, sorted(train))
+        assert all(math.isfinite(v) for _, v in train[tag])
+    assert max(v for _, v in train["ReplayBuffer/Frames"]) > 0
+    assert max(v for _, v in train["RunTime/train_steps_per_sec"]) > 0
+    assert min(v for _, v in train["Metrics/AverageReturn"]) < 0  # Episodes ended.
+    assert {s for s, _ in train["Metrics/EnvironmentSteps"]} >= {50, 100, 150}
+    evaluation = scalars(os.path.join(root, "eval"))
+    # Before training (after the random steps), every 100 env steps, at the end.
+    assert [s for s, _ in evaluation["Metrics/AverageReturn"]] == [0, 50, 150]
+    assert [s for s, _ in evaluation["MetricsByEnvSteps/AverageReturn"]] == [
+        50,
+        100,
+        200,
+    ]
+    assert all(v < 0 for _, v in evaluation["Metrics/AverageReturn"])
+    with open(os.path.join(root, "eval", "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    assert [r["env_steps"] for r in records] == [50, 100, 200]
+    assert records[-1]["metrics"]["AverageEpisodeLength"] == 50.0
+
+
+def test_finished_run_is_left_alone(pendulum_run):
+    root, _, _ = pendulum_run
+    done_path = os.path.join(root, run_dir.DONE_FILE)
+    before = os.stat(done_path).st_mtime_ns
+    result = train_eval.train_eval(root, **TINY_RUN)
+    assert result.already_done and result.done["env_steps"] == 200
+    assert os.stat(done_path).st_mtime_ns == before
+
+
+class _InterruptAfter(wrappers.PyEnvironmentBaseWrapper):
+    """Raises KeyboardInterrupt (as Ctrl-C does) at its `steps`-th step."""
+
+    def __init__(self, env, steps):
+        super().__init__(env)
+        self._steps_left = steps
+
+    def _step(self, action):
+        self._steps_left -= 1
+        if self._steps_left == 0:
+            raise KeyboardInterrupt
+        return self._env.step(action)
+
+
+def test_ctrl_c_checkpoints_before_exiting(tmp_path):
+    _parse_tiny_config()
+    root = str(tmp_path / "run")
+    settings = dict(
+        TINY_RUN,
+        num_env_steps=150,
+        eval_interval=0,
+        checkpoint_interval=0,
+        policy_save_interval=0,
+        env_factory=lambda seed: _InterruptAfter(PENDULUM(seed=seed), 110),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        train_eval.train_eval(root, **settings)
+    marker = run_dir.read_marker(root)
+    # 110 env.step calls, one of them the reset between two episodes, the
+    # last one interrupted: 108 steps, 58 of them after the random ones.
+    assert (marker.env_steps, marker.train_step) == (108, 58)
+    assert marker.replay_buffer_frames > 0
+    assert run_dir.read_done(root) is None
+    assert not os.path.exists(os.path.join(root, "policies", "greedy_policy"))
+
+
+def test_shipped_building_config_trains_and_reports_energy_and_baseline(tmp_path):
+    """configs/train/building_sac.gin at tiny sizes, with DDPG for variety."""
+    binary.parse_gin(
+        ["train/building_sac.gin", "agents/ddpg.gin"],
+        [
+            # Day-long episodes of hourly steps: 24 steps.
+            "BuildingEnvironment.episode_days = 1",
+            "BuildingEnvironment.time_step_s = 3600",
+            "create_ddpg_agent.actor_fc_layers = (16,)",
+            "create_ddpg_agent.critic_observation_fc_layers = None",
+            "create_ddpg_agent.critic_joint_fc_layers = (16,)",
+            "ReplayBufferManager.capacity = 1000",
+            "train_eval.num_env_steps = 96",
+            "train_eval.initial_collect_steps = 24",
+            "train_eval.batch_size = 16",
+            "train_eval.eval_interval = 48",
+            "train_eval.eval_episodes = 1",
+            "train_eval.checkpoint_interval = 0",
+            "train_eval.policy_save_interval = 0",
+            "train_eval.summary_interval = 24",
+            "train_eval.show_progress = False",
+        ],
+    )
+    root = str(tmp_path / "run")
+    result = train_eval.train_eval(root)
+    assert result.env_steps == 96 and result.episodes == 4
+    assert result.train_step == 96 - 24
+    assert os.path.isdir(os.path.join(root, "policies", "collect_policy"))
+    record = result.last_eval
+    for name in (
+        "AverageReturn",
+        "EpisodeEnergyKwh",
+        "EpisodeCost",
+        "EpisodeCarbonKg",
+        "EpisodeComfortViolationDegreeHours",
+    ):
+        assert name in record["metrics"] and name in record["baseline"]
+    assert record["metrics"]["AverageEpisodeLength"] == 24
+    assert record["baseline"]["EpisodeEnergyKwh"] > 0
+    train = scalars(os.path.join(root, "train"))
+    assert max(v for _, v in train["Metrics/EpisodeEnergyKwh"]) > 0
+    evaluation = scalars(os.path.join(root, "eval"))
+    assert len(evaluation["Baseline/AverageReturn"]) == 3  # 24, 48, 96 env steps
+    assert len(set(v for _, v in evaluation["Baseline/AverageReturn"])) == 1
+
+
+def test_bad_settings_fail_before_anything_is_written(tmp_path):
+    _parse_tiny_config()
+    root = tmp_path / "run"
+    with pytest.raises(ValueError, match="train_eval.batch_size must be"):
+        train_eval.train_eval(str(root), **dict(TINY_RUN, batch_size=0))
+    with pytest.raises(ValueError, match="not the building environment"):
+        train_eval.train_eval(
+            str(root),
+            **dict(
+                TINY_RUN, baseline_policy_factory=schedule_policy.create_schedule_policy
+            ),
+        )
+    gin.clear_config()
+    gin.parse_config("create_sac_agent.actor_fc_layers = (16,)")
+    with pytest.raises(ValueError, match="ReplayBufferManager.capacity"):
+        train_eval.train_eval(str(root), **TINY_RUN)
+    assert not root.exists()
+
+
+def test_a_rate_limiter_that_can_block_is_refused(tmp_path):
+    _parse_tiny_config()
+    gin.parse_config(
+        "ReplayBufferManager.rate_limiter_factory = @sample_to_insert_ratio_rate_limiter"
+    )
+    with pytest.raises(ValueError, match="never blocks inserts"):
+        train_eval.train_eval(str(tmp_path / "run"), **TINY_RUN)
+    assert not (tmp_path / "run" / "train").exists()
