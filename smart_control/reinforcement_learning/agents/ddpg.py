@@ -14,7 +14,7 @@ from typing import Optional
 
 import gin
 import tensorflow as tf
-from tf_agents.agents.ddpg import actor_network, ddpg_agent
+from tf_agents.agents.ddpg import ddpg_agent
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
@@ -81,17 +81,6 @@ def create_ddpg_agent(
     Raises:
       ValueError: If a layer size, learning rate or noise scale is invalid.
     """
-    time_step_spec, action_spec = networks.tensor_specs(time_step_spec, action_spec)
-    actor_fc_layers = networks.check_layers("actor_fc_layers", actor_fc_layers, False)
-    critic_observation_fc_layers = networks.check_layers(
-        "critic_observation_fc_layers", critic_observation_fc_layers
-    )
-    critic_action_fc_layers = networks.check_layers(
-        "critic_action_fc_layers", critic_action_fc_layers
-    )
-    critic_joint_fc_layers = networks.check_layers(
-        "critic_joint_fc_layers", critic_joint_fc_layers, False
-    )
     for name, value in (
         ("actor_learning_rate", actor_learning_rate),
         ("critic_learning_rate", critic_learning_rate),
@@ -101,17 +90,15 @@ def create_ddpg_agent(
     ):
         networks.check_positive(name, value)
 
-    observation_spec = time_step_spec.observation
-    actor_net = actor_network.ActorNetwork(
-        observation_spec, action_spec, fc_layer_params=actor_fc_layers
-    )
-    critic_net = networks.create_critic_network(
-        observation_spec,
-        action_spec,
-        critic_observation_fc_layers,
-        critic_action_fc_layers,
-        critic_joint_fc_layers,
-        glorot_init=False,
+    time_step_spec, action_spec, actor_net, critic_net = (
+        networks.deterministic_actor_critic(
+            time_step_spec,
+            action_spec,
+            actor_fc_layers,
+            critic_observation_fc_layers,
+            critic_action_fc_layers,
+            critic_joint_fc_layers,
+        )
     )
     return ddpg_agent.DdpgAgent(
         time_step_spec,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional, Sequence, Tuple
 
 import tensorflow as tf
-from tf_agents.agents.ddpg import critic_network
+from tf_agents.agents.ddpg import actor_network, critic_network
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
@@ -94,3 +94,47 @@ def create_critic_network(
         name=name,
         **kwargs,
     )
+
+
+def deterministic_actor_critic(
+    time_step_spec: ts.TimeStep,
+    action_spec,
+    actor_fc_layers: Sequence[int],
+    critic_observation_fc_layers: Optional[Sequence[int]],
+    critic_action_fc_layers: Optional[Sequence[int]],
+    critic_joint_fc_layers: Sequence[int],
+) -> Tuple[
+    ts.TimeStep,
+    tensor_spec.BoundedTensorSpec,
+    tf.keras.layers.Layer,
+    tf.keras.layers.Layer,
+]:
+    """Checked specs, a deterministic actor and a Q critic (DDPG, TD3).
+
+    Raises:
+      ValueError: If a layer size is invalid.
+    """
+    time_step_spec, action_spec = tensor_specs(time_step_spec, action_spec)
+    actor_fc_layers = check_layers("actor_fc_layers", actor_fc_layers, False)
+    critic_observation_fc_layers = check_layers(
+        "critic_observation_fc_layers", critic_observation_fc_layers
+    )
+    critic_action_fc_layers = check_layers(
+        "critic_action_fc_layers", critic_action_fc_layers
+    )
+    critic_joint_fc_layers = check_layers(
+        "critic_joint_fc_layers", critic_joint_fc_layers, False
+    )
+    observation_spec = time_step_spec.observation
+    actor_net = actor_network.ActorNetwork(
+        observation_spec, action_spec, fc_layer_params=actor_fc_layers
+    )
+    critic_net = create_critic_network(
+        observation_spec,
+        action_spec,
+        critic_observation_fc_layers,
+        critic_action_fc_layers,
+        critic_joint_fc_layers,
+        glorot_init=False,
+    )
+    return time_step_spec, action_spec, actor_net, critic_net
