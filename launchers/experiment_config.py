@@ -11,6 +11,9 @@ which parse them for real:
     run_experiment.eval_gin_files = ['eval/building.gin']
     run_experiment.eval_bindings = ['evaluate.num_episodes = 2']
     run_experiment.seed = 0
+    # --mode=distributed: server, collectors and trainer all parse these.
+    run_experiment.distributed_gin_files = ['distributed/building_sac.gin']
+    run_experiment.distributed_bindings = ['train_from_server.num_train_steps = 2000']
 
 Bindings given to the launcher (`--gin_bindings`, sweep points) that are not
 `run_experiment.*` (or `SlurmExecutor.*` / `LocalExecutor.*`, which configure
@@ -52,6 +55,10 @@ class ExperimentConfig:
         default_factory=lambda: ["eval/building.gin"]
     )
     eval_bindings: List[str] = dataclasses.field(default_factory=list)
+    distributed_gin_files: List[str] = dataclasses.field(
+        default_factory=lambda: ["distributed/building_sac.gin"]
+    )
+    distributed_bindings: List[str] = dataclasses.field(default_factory=list)
     seed: int = 0
 
 

@@ -19,6 +19,16 @@ The run directory is the unit of reproducibility:
       eval_report/            eval.py's metrics.json and plots/
       logs/<stage>.log        each stage's terminal output
 
+With --mode=distributed the train stage is a Reverb server, --num_collectors
+collectors and a trainer as separate processes (launchers/distributed.py):
+
+    python -m launchers.run_experiment --gin_file=experiments/quickstart.gin \
+        --root_dir=runs/dist --mode=distributed --num_collectors=2
+
+It adds logs/server.log, logs/collector-<k>.log, logs/trainer.log and
+train/collect/task_<k>/ (collector summaries and stats.json); run.json's
+train stage records every process's pids, exit codes and restarts.
+
 Re-running into a finished root_dir does nothing and says so; into an
 interrupted one, it resumes: finished stages are skipped, populate resumes
 from its last complete run and train from its last committed checkpoint.
@@ -34,6 +44,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -42,7 +53,7 @@ from typing import Any, Dict, List, Optional
 
 from absl import flags
 
-from launchers import experiment_config, run_records
+from launchers import distributed, experiment_config, run_records
 from smart_control.reinforcement_learning.utils import binary
 
 FLAGS = flags.FLAGS
@@ -73,6 +84,22 @@ def define_flags() -> None:
         list(experiment_config.STAGES),
         "Stages to run, in order: populate,train,eval.",
     )
+    flags.DEFINE_enum(
+        "mode",
+        "embedded",
+        ["embedded", "distributed"],
+        "embedded: train is one process (collect and learn in turn); distributed: "
+        "a Reverb server, --num_collectors collectors and a trainer process.",
+    )
+    flags.DEFINE_integer(
+        "num_collectors", 2, "Collector processes in --mode=distributed (>= 1)."
+    )
+    flags.DEFINE_boolean(
+        "restart",
+        True,
+        "In --mode=distributed, restart a process that dies (--no_restart: report "
+        "it; a dead trainer or server then fails the run).",
+    )
 
 
 def stage_bindings(
@@ -86,6 +113,12 @@ def stage_bindings(
         "train": [
             f"train_eval.seed = {config.seed}",
             *config.train_bindings,
+            *forwarded,
+        ],
+        "distributed": [
+            f"train_from_server.seed = {config.seed}",
+            f"collect.seed = {config.seed}",
+            *config.distributed_bindings,
             *forwarded,
         ],
         "eval": list(config.eval_bindings),
@@ -179,6 +212,9 @@ def run(
     user_bindings: List[str],
     cache: Optional[str],
     stages: List[str],
+    mode: str = "embedded",
+    num_collectors: int = 2,
+    restart: bool = True,
 ) -> Dict[str, Any]:
     config = experiment_config.load(gin_files, user_bindings)
     key = experiment_config.populate_key(config, binary.resolve_gin_file)
@@ -197,6 +233,7 @@ def run(
         gin_bindings=user_bindings,
         seed=config.seed,
         populate_key=key,
+        mode=mode,
         host=socket.gethostname(),
         versions=run_records.package_versions(),
         git_commit=run_records.git_commit(os.path.dirname(os.path.abspath(__file__))),
@@ -245,7 +282,18 @@ def run(
                 "path": buffer_dir,
                 "content_hash": state["content_hash"],
             }
-        if "train" in stages:
+        if "train" in stages and mode == "distributed":
+            run_distributed_stage(
+                root_dir,
+                config,
+                bindings["distributed"],
+                buffer_dir,
+                num_collectors,
+                restart,
+                record,
+                save,
+            )
+        elif "train" in stages:
             command = [
                 sys.executable,
                 "-m",
@@ -286,6 +334,67 @@ def run(
     return record
 
 
+def run_distributed_stage(
+    root_dir: str,
+    config: experiment_config.ExperimentConfig,
+    bindings: List[str],
+    buffer_dir: str,
+    num_collectors: int,
+    restart: bool,
+    record: Dict[str, Any],
+    save,
+) -> None:
+    """The train stage as server + collectors + trainer processes."""
+    train_dir = os.path.join(root_dir, "train")
+    stage = record["stages"].setdefault("train", {})
+    stage.update(status="running", started_at=run_records.now())
+    stage.pop("ended_at", None)
+    save()
+    print(
+        f"[train] distributed: Reverb server, {num_collectors} collector(s), trainer "
+        f"(logs in {os.path.join(root_dir, 'logs')})",
+        flush=True,
+    )
+    started = time.time()
+    starter = (
+        buffer_dir
+        if os.path.exists(os.path.join(buffer_dir, "populate.json"))
+        else None
+    )
+    try:
+        summary = distributed.run_distributed_train(
+            train_dir,
+            os.path.join(root_dir, "logs"),
+            config.distributed_gin_files,
+            bindings,
+            num_collectors,
+            restart,
+            starter,
+            stage,
+            save,
+        )
+    except KeyboardInterrupt:
+        stage.update(status="interrupted", ended_at=run_records.now())
+        save()
+        raise
+    except distributed.supervisor.StartupError as e:
+        stage.update(status="failed", ended_at=run_records.now())
+        save()
+        raise binary.UserError(f"stage train failed to start: {e}") from None
+    stage.update(
+        ended_at=run_records.now(), wall_time_s=round(time.time() - started, 1)
+    )
+    if summary["outcome"] != distributed.supervisor.SUCCESS:
+        stage["status"] = "failed"
+        save()
+        raise binary.UserError(
+            f"stage train failed ({summary.get('reason')}); see "
+            f"{os.path.join(root_dir, 'logs')}"
+        )
+    stage["status"] = "complete"
+    save()
+
+
 def _failed(record) -> bool:
     return any(s.get("status") == "failed" for s in record["stages"].values())
 
@@ -306,7 +415,27 @@ def main(argv):
         if FLAGS.starter_buffer_cache
         else None
     )
-    record = run(root_dir, FLAGS.gin_file, FLAGS.gin_bindings, cache, FLAGS.stages)
+    if FLAGS.num_collectors < 1:
+        raise binary.UserError(
+            f"--num_collectors must be >= 1, got {FLAGS.num_collectors}"
+        )
+
+    def interrupt(signum, frame):
+        # A SIGTERM (e.g. from a sweep executor) stops the stages in order,
+        # as Ctrl-C does, instead of killing this process outright.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    record = run(
+        root_dir,
+        FLAGS.gin_file,
+        FLAGS.gin_bindings,
+        cache,
+        FLAGS.stages,
+        mode=FLAGS.mode,
+        num_collectors=FLAGS.num_collectors,
+        restart=FLAGS.restart,
+    )
     _print_summary(root_dir, record)
     return 0
 
@@ -316,6 +445,8 @@ def _print_summary(root_dir: str, record: Dict[str, Any]) -> None:
     for name, stage in record["stages"].items():
         took = f" in {stage['wall_time_s']} s" if "wall_time_s" in stage else ""
         print(f"  {name:9s} {stage['status']}{took}")
+        if stage.get("mode") == "distributed":
+            _print_distributed_summary(stage)
     metrics = run_records.read_json(
         os.path.join(root_dir, "eval_report", "metrics.json")
     )
@@ -331,6 +462,28 @@ def _print_summary(root_dir: str, record: Dict[str, Any]) -> None:
                 )
             )
     print(f"  TensorBoard: tensorboard --logdir={os.path.join(root_dir, 'train')}")
+
+
+def _print_distributed_summary(stage: Dict[str, Any]) -> None:
+    processes = (stage.get("processes") or {}).get("processes", {})
+    collectors = stage.get("collectors") or {}
+    for name, process in processes.items():
+        text = f"    {name:12s} restarts {process['restarts']}"
+        stats = collectors.get(name)
+        if stats:
+            text += (
+                f", {stats['env_steps']:,} env steps, {stats['items_written']:,} items "
+                f"written, {stats['weight_updates']} weight updates, "
+                f"{stats['replay_server_outages']} server outages survived"
+            )
+        trainer = stage.get("trainer")
+        if name == "trainer" and trainer:
+            text += (
+                f", {trainer['train_step']:,} train steps, "
+                f"{trainer['weight_pushes']} weight pushes, buffer "
+                f"{trainer['replay_buffer_frames']:,} items"
+            )
+        print(text)
 
 
 if __name__ == "__main__":

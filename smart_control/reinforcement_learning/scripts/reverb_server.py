@@ -6,14 +6,24 @@
 Collectors and trainers (on this machine or others) connect to the printed
 address. The table (capacity, sampler, rate limiter) comes from gin, its
 signature from the environment bound in gin. On start the newest complete
-checkpoint in --root_dir is restored; the server checkpoints every
---checkpoint_interval_s seconds and when stopped (SIGTERM or Ctrl-C), then
-exits 0. --root_dir is the buffer directory (checkpoints/, metadata.json,
-server.json while running, operative_config.gin, logs/native.log).
+checkpoint in --root_dir is restored (or, if there is none, --starter_buffer);
+the server checkpoints every --checkpoint_interval_s seconds and when stopped
+(SIGTERM or Ctrl-C), then exits 0. --root_dir is the buffer directory
+(checkpoints/, metadata.json, server.json while running, operative_config.gin,
+logs/native.log).
+
+For distributed runs (collect.py + train.py), a gin config that binds
+`serve_replay_buffer.agent_factory` (configs/distributed/*.gin) also serves
+that agent's policy weights table at --variable_container_port:
+
+    python -m smart_control.reinforcement_learning.scripts.reverb_server \
+        --root_dir=RUN/train/replay_buffer --port=8000 \
+        --variable_container_port=8001 --gin_file=distributed/building_sac.gin
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -27,6 +37,17 @@ binary.define_common_flags(
     root_dir_help="Buffer directory: checkpoints are written and restored here."
 )
 flags.DEFINE_integer("port", 0, "Port to serve on; 0 picks a free one (printed).")
+flags.DEFINE_integer(
+    "variable_container_port",
+    0,
+    "Port of the policy weights table (with an agent in gin); 0 picks a free one.",
+)
+flags.DEFINE_string(
+    "starter_buffer",
+    None,
+    "Buffer directory loaded when --root_dir holds no checkpoint yet "
+    "(gin: serve_replay_buffer.starter_buffer).",
+)
 flags.DEFINE_float(
     "checkpoint_interval_s",
     None,
@@ -38,13 +59,28 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.port < 0 or FLAGS.port > 65535:
-        raise binary.UserError(f"--port must be in 0..65535, got {FLAGS.port}")
+    for name in ("port", "variable_container_port"):
+        value = getattr(FLAGS, name)
+        if value < 0 or value > 65535:
+            raise binary.UserError(f"--{name} must be in 0..65535, got {value}")
+    if FLAGS.starter_buffer and not os.path.exists(FLAGS.starter_buffer):
+        raise binary.UserError(
+            f"--starter_buffer: no such directory {FLAGS.starter_buffer}"
+        )
     buffer_dir = binary.make_output_dir(FLAGS.root_dir)
     bindings = list(FLAGS.gin_bindings)
     if FLAGS.checkpoint_interval_s is not None:
         bindings.append(
             f"serve_replay_buffer.checkpoint_interval_s = {FLAGS.checkpoint_interval_s!r}"
+        )
+    if FLAGS.variable_container_port:
+        bindings.append(
+            f"serve_replay_buffer.variable_port = {FLAGS.variable_container_port}"
+        )
+    if FLAGS.starter_buffer:
+        bindings.append(
+            "serve_replay_buffer.starter_buffer = "
+            f"{os.path.abspath(FLAGS.starter_buffer)!r}"
         )
     with binary.quiet_native_logs(buffer_dir):
         from smart_control.reinforcement_learning.replay_buffer import serving
@@ -58,9 +94,17 @@ def main(argv):
         print(
             f"Reverb server: table {info['table']!r} (capacity {info['capacity']}) at "
             f"{info['address']} (local {info['local_address']}), "
-            f"{info['restored_frames']} frames restored. Stop with Ctrl-C or SIGTERM.",
+            f"{info['restored_frames']} frames restored"
+            + (f" from the {info['restored_from']}" if info["restored_from"] else "")
+            + ". Stop with Ctrl-C or SIGTERM.",
             flush=True,
         )
+        if "variable_address" in info:
+            print(
+                f"Policy weights table at {info['variable_address']} "
+                f"(local {info['variable_local_address']}).",
+                flush=True,
+            )
 
     stats = serving.serve_replay_buffer(buffer_dir, FLAGS.port, stop, on_ready=announce)
     binary.write_operative_config(buffer_dir)

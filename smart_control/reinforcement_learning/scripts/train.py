@@ -13,6 +13,16 @@ from its last checkpoint; a finished run (root_dir/DONE) is left alone.
       --starter_buffer=runs/starter_buffer \
       --gin_bindings='train_eval.num_env_steps = 20000'
 
+With --replay_buffer_server_address the trainer learns from a running Reverb
+server (reverb_server.py) that collectors (collect.py) fill, and pushes its
+policy weights to --variable_container_server_address; run length and
+intervals then count train steps (gin: train_from_server.*):
+
+  python -m smart_control.reinforcement_learning.scripts.train \
+      --root_dir=runs/dist/train --gin_file=distributed/building_sac.gin \
+      --replay_buffer_server_address=HOST:8000 \
+      --variable_container_server_address=HOST:8001
+
 Writes under --root_dir: train/ (learner checkpoints, summaries), eval/
 (summaries, metrics.jsonl), policies/ (SavedModels), replay_buffer/,
 operative_config.gin, logs/ (train.log: Python logs, native.log: C++ logs)
@@ -50,6 +60,18 @@ def define_flags() -> None:
         "skipped. Recorded as the gin binding train_eval.starter_buffer. Ignored "
         "when resuming.",
     )
+    flags.DEFINE_string(
+        "replay_buffer_server_address",
+        None,
+        "host:port of a Reverb replay server to learn from (distributed mode); "
+        "the buffer is then the server's, not root_dir/replay_buffer.",
+    )
+    flags.DEFINE_string(
+        "variable_container_server_address",
+        None,
+        "host:port of the policy weights table to push weights to "
+        "(distributed mode; reverb_server prints it).",
+    )
 
 
 def main(argv) -> int:
@@ -61,11 +83,26 @@ def main(argv) -> int:
         raise binary.UserError(
             "--gin_file is required, e.g. --gin_file=train/pendulum_sac.gin"
         )
+    distributed = FLAGS.replay_buffer_server_address is not None
+    binary.check_address_flag("replay_buffer_server_address", required=False)
+    binary.check_address_flag("variable_container_server_address", required=False)
+    if FLAGS.variable_container_server_address and not distributed:
+        raise binary.UserError(
+            "--variable_container_server_address needs --replay_buffer_server_address"
+        )
+    if distributed and FLAGS.starter_buffer:
+        raise binary.UserError(
+            "--starter_buffer is the server's in distributed mode "
+            "(reverb_server --starter_buffer)"
+        )
     root_dir = os.path.abspath(os.path.expanduser(FLAGS.root_dir))
     # Nothing is written into root_dir before the run is known to be
     # possible: C++ and Python logs wait in a temporary file / in memory.
     with binary.quiet_native_logs(None):
-        from smart_control.reinforcement_learning.training import progress
+        from smart_control.reinforcement_learning.training import (
+            distributed_train,
+            progress,
+        )
         from smart_control.reinforcement_learning.training import (
             train_eval as train_lib,
         )
@@ -82,7 +119,15 @@ def main(argv) -> int:
         python_logs.attach(root_dir)
         binary.write_operative_config(root_dir)
 
-    result = train_lib.train_eval(root_dir, on_ready=on_ready)
+    if distributed:
+        result = distributed_train.train_from_server(
+            root_dir,
+            FLAGS.replay_buffer_server_address,
+            FLAGS.variable_container_server_address,
+            on_ready=on_ready,
+        )
+    else:
+        result = train_lib.train_eval(root_dir, on_ready=on_ready)
     if result.already_done:
         finished = (result.done or {}).get("finished_at", "earlier")
         print(
@@ -91,7 +136,10 @@ def main(argv) -> int:
         )
         return 0
     binary.write_operative_config(root_dir)
-    _print_summary(result, progress.format_duration)
+    if distributed:
+        _print_distributed_summary(result, progress.format_duration)
+    else:
+        _print_summary(result, progress.format_duration)
     return 0
 
 
@@ -158,6 +206,30 @@ def _print_summary(result, format_duration) -> None:
         if "baseline" in result.last_eval:
             text += f" (baseline {result.last_eval['baseline']['AverageReturn']:.1f})"
         lines.append(text + f" at env step {result.last_eval['env_steps']:,}.")
+    lines.append(
+        f"Policies: {os.path.join(result.root_dir, 'policies')}  "
+        f"Summaries: tensorboard --logdir={result.root_dir}"
+    )
+    print("\n".join(lines))
+    sys.stdout.flush()
+
+
+def _print_distributed_summary(result, format_duration) -> None:
+    lines = [
+        f"Done: {result.train_step:,} train steps in "
+        f"{format_duration(result.wall_time_s)} ({result.train_steps_per_s:.1f} "
+        f"train steps/s); {result.items_inserted:,} items inserted by the "
+        f"collectors meanwhile, {result.replay_buffer_frames:,} in the buffer; "
+        f"{result.weight_pushes:,} weight pushes ({result.failed_weight_pushes} "
+        f"failed); {result.replay_server_outages} replay server outages survived.",
+    ]
+    if result.resumed_from_train_step:
+        lines.append(f"Resumed from train step {result.resumed_from_train_step:,}.")
+    if result.last_eval:
+        text = f"Last eval: return {result.last_eval['metrics']['AverageReturn']:.1f}"
+        if "baseline" in result.last_eval:
+            text += f" (baseline {result.last_eval['baseline']['AverageReturn']:.1f})"
+        lines.append(text + f" at train step {result.last_eval['train_step']:,}.")
     lines.append(
         f"Policies: {os.path.join(result.root_dir, 'policies')}  "
         f"Summaries: tensorboard --logdir={result.root_dir}"

@@ -34,7 +34,11 @@ class Progress:
         enabled: bool = True,
         tty_interval_s: float = 0.5,
         log_interval_s: float = 30.0,
+        counts: str = "env",
     ):
+        # counts="train": the run's length is in train steps (distributed
+        # trainer); the line shows train steps only.
+        self._counts = counts
         self._total = total_env_steps
         self._stream = stream or sys.stderr
         self._enabled = enabled
@@ -65,10 +69,13 @@ class Progress:
         done = env_steps - self._start_env_steps
         rate = done / elapsed if elapsed > 0 else 0.0
         parts = [
-            f"env {env_steps:,}/{self._total:,} ({100.0 * env_steps / self._total:.0f}%)",
+            f"{self._counts} {env_steps:,}/{self._total:,} "
+            f"({100.0 * env_steps / self._total:.0f}%)",
             f"train {train_steps:,}",
-            f"{rate:.1f} env steps/s",
+            f"{rate:.1f} {self._counts} steps/s",
         ]
+        if self._counts == "train":
+            del parts[1]
         if self.last_eval:
             parts.append(self.last_eval)
         if rate > 0 and env_steps < self._total:

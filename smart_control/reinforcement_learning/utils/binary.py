@@ -302,6 +302,16 @@ def _point_absl_at(stream) -> None:
     handler.python_handler.stream = stream
 
 
+def check_address_flag(name: str, required: bool) -> None:
+    """Checks that flag `name` is a Reverb address "host:port" (or unset if optional)."""
+    value = getattr(FLAGS, name)
+    if value is None and not required:
+        return
+    host, _, port = (value or "").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--{name} must be host:port, got {value!r}")
+
+
 def make_output_dir(path: Optional[str], flag_name: str = "root_dir") -> str:
     """Checks that an output directory flag is given and creates the directory."""
     if not path:
