@@ -1,0 +1,1 @@
+"""Distributed runs: collectors, policy weights and server health."""

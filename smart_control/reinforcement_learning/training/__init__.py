@@ -1,0 +1,1 @@
+"""The train loops (single-process and distributed) and what they share."""
