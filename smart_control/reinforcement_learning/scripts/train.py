@@ -34,6 +34,7 @@ from __future__ import annotations
 import io
 import logging as std_logging
 import os
+import signal
 import sys
 
 from absl import flags, logging
@@ -120,6 +121,8 @@ def main(argv) -> int:
         binary.write_operative_config(root_dir)
 
     if distributed:
+        # Stopped by its launcher with SIGTERM: checkpoint like on Ctrl-C.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         result = distributed_train.train_from_server(
             root_dir,
             FLAGS.replay_buffer_server_address,
@@ -212,6 +215,10 @@ def _print_summary(result, format_duration) -> None:
     )
     print("\n".join(lines))
     sys.stdout.flush()
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _print_distributed_summary(result, format_duration) -> None:

@@ -222,7 +222,15 @@ class _DistributedLoop:
             self._build(env)
             if on_ready is not None:
                 on_ready()
-            self._train()
+            try:
+                self._train()
+            except KeyboardInterrupt:
+                path = self._checkpoint()
+                self.progress.message(
+                    f"Interrupted: learner checkpoint {path}; run the same command "
+                    "to resume."
+                )
+                raise
             self._finish()
         finally:
             self.progress.close()
