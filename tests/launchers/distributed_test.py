@@ -144,7 +144,9 @@ def test_distributed_run_with_two_collectors_loses_nothing(tmp_path):
     for name in ("collector-0", "collector-1"):
         assert collectors[name]["items_written"] > 0
         assert collectors[name]["policy_version"] is not None
-        assert os.path.exists(root / "train" / "collect" / f"task_{name[-1]}" / "stats.json")
+        assert os.path.exists(
+            root / "train" / "collect" / f"task_{name[-1]}" / "stats.json"
+        )
     assert train["trainer"]["train_step"] == 100
     assert train["trainer"]["mode"] == "distributed"
 
@@ -235,28 +237,36 @@ def test_server_and_collector_killed_mid_run_are_restarted(tmp_path):
         keys_before_kill = _item_keys(checkpoint)
         items_at_kill = [stats(t).get("items_written", 0) for t in (0, 1)]
         _wait_for(
-            lambda: processes()["server"]["restarts"] == 1
-            and processes()["server"]["status"] == "running",
+            lambda: (
+                processes()["server"]["restarts"] == 1
+                and processes()["server"]["status"] == "running"
+            ),
             "the server's restart",
         )
         new_server = _wait_for(
-            lambda: (info := _json(os.path.join(buffer_dir, "server.json")))
-            and info["pid"] != server_pid
-            and info,
+            lambda: (
+                (info := _json(os.path.join(buffer_dir, "server.json")))
+                and info["pid"] != server_pid
+                and info
+            ),
             "the restarted server's server.json",
         )
         assert new_server["restored_frames"] >= len(keys_before_kill)
         # Both collectors noticed the outage and write again.
         for task in (0, 1):
             _wait_for(
-                lambda t=task: stats(t).get("replay_server_outages", 0) >= 1
-                and stats(t).get("items_written", 0) > items_at_kill[t] + 100,
+                lambda t=task: (
+                    stats(t).get("replay_server_outages", 0) >= 1
+                    and stats(t).get("items_written", 0) > items_at_kill[t] + 100
+                ),
                 f"collector {task} writing after the server restart",
             )
 
         # Kill a collector: the launcher restarts it, and it continues.
         os.kill(processes()["collector-1"]["pid"], signal.SIGKILL)
-        _wait_for(lambda: processes()["collector-1"]["restarts"] == 1, "collector restart")
+        _wait_for(
+            lambda: processes()["collector-1"]["restarts"] == 1, "collector restart"
+        )
         _wait_for(lambda: stats(1).get("starts") == 2, "the restarted collector")
     finally:
         # Ctrl-C / SIGTERM: collectors and trainer stop, then the server

@@ -39,8 +39,11 @@ from tf_agents.policies import py_tf_eager_policy
 from tf_agents.train.utils import spec_utils, train_utils
 from tf_agents.trajectories import trajectory as trajectory_lib
 
-from smart_control.reinforcement_learning.distributed import server_health, variables
-from smart_control.reinforcement_learning.replay_buffer import replay_buffer
+from smart_control.reinforcement_learning.distributed import (
+    remote_replay,
+    server_health,
+    variables,
+)
 from smart_control.reinforcement_learning.training import environments, metrics
 from smart_control.reinforcement_learning.utils import json_files
 
@@ -203,13 +206,8 @@ def collect(
             stop,
             give_up_after_s=connect_timeout_s,
         )
-        manager = replay_buffer.ReplayBufferManager(
-            data_spec=agent.collect_data_spec,
-            checkpoint_dir=None,
-            server_address=replay_server_address,
-            sequence_length=agent.train_sequence_length or 2,
-        )
-        _, observer = manager.create_replay_buffer()
+        manager = remote_replay.connect(replay_server_address, agent)
+        observer = manager.get_replay_buffer_and_observer()[1]
         subscriber = None
         if variable_server_address:
             server_health.wait_for_server(
@@ -259,7 +257,7 @@ class _CollectLoop:
         self.returns = py_metrics.AverageReturnMetric(buffer_size=10)
         self.lengths = py_metrics.AverageEpisodeLengthMetric(buffer_size=10)
         self.building = metrics.EpisodeInfoTotals(self.env, buffer_size=10)
-        observers = [
+        self.observers = [
             self.observer,
             self.counters,
             self.items,
@@ -267,12 +265,6 @@ class _CollectLoop:
             self.lengths,
             self.building,
         ]
-        self.drivers = {
-            name: py_driver.PyDriver(
-                self.env, policy, observers, max_steps=self.steps_per_run
-            )
-            for name, policy in self.policies.items()
-        }
         self.writer = tf.summary.create_file_writer(self.out_dir, flush_millis=10_000)
 
     def run(self, stop: threading.Event) -> CollectStats:
@@ -310,7 +302,7 @@ class _CollectLoop:
                     )
                     stall.progress()
                     continue
-                time_step, _ = self.drivers[policy].run(time_step)
+                time_step, _ = self._driver(policy).run(time_step)
                 stall.progress()
                 if self.subscriber and self.counters.env_steps >= next_weights:
                     next_weights = self.counters.env_steps + self.weight_update_interval
@@ -337,7 +329,17 @@ class _CollectLoop:
     def _initial_policy_name(self) -> str:
         if self.subscriber is not None and self.subscriber.update():
             return "agent"
-        return "initial" if "initial" in self.drivers else "agent"
+        return "initial" if "initial" in self.policies else "agent"
+
+    def _driver(self, policy: str) -> py_driver.PyDriver:
+        """A driver for the next run: `steps_per_run` steps, or what the
+        budget leaves (the driver counts env steps as `RunCounters` does)."""
+        steps = self.steps_per_run
+        if self.max_env_steps:
+            steps = min(steps, self.max_env_steps - self.counters.env_steps)
+        return py_driver.PyDriver(
+            self.env, self.policies[policy], self.observers, max_steps=steps
+        )
 
     def _budget_reached(self) -> bool:
         return (

@@ -19,6 +19,10 @@ import reverb
 from absl import logging
 
 DEFAULT_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+# Reverb's calls wait for a server that is down until their deadline (gRPC's
+# wait-for-ready) instead of failing at once, so every attempt of
+# `wait_for_server` costs this long; 1 s is the shortest deadline Reverb takes.
+ATTEMPT_TIMEOUT_S = 1
 
 
 class ServerUnavailableError(ConnectionError):
@@ -26,7 +30,9 @@ class ServerUnavailableError(ConnectionError):
 
 
 def is_reachable(address: str, timeout_s: int = 5) -> bool:
-    """Whether the Reverb server at `address` answers a server_info call."""
+    """Whether the Reverb server at `address` answers within `timeout_s` (>= 1)."""
+    if timeout_s < 1:  # Reverb reads a timeout of 0 as "no deadline"
+        raise ValueError(f"timeout_s must be >= 1, got {timeout_s!r}")
     try:
         reverb.Client(address).server_info(timeout=timeout_s)
         return True
@@ -55,7 +61,7 @@ def wait_for_server(
     """
     start = time.monotonic()
     failures = 0
-    while not is_reachable(address):
+    while not is_reachable(address, timeout_s=ATTEMPT_TIMEOUT_S):
         if stop is not None and stop.is_set():
             return failures
         waited = time.monotonic() - start

@@ -1,8 +1,8 @@
 """Policy weights from the trainer to the collectors through a Reverb table.
 
 The trainer pushes its collect policy's variables and train step into a
-one-item Reverb table (TF-Agents' `ReverbVariableContainer`); collectors pull
-them when a newer version is there. No shared filesystem is needed, unlike
+one-item Reverb table (the layout of TF-Agents' `ReverbVariableContainer`);
+collectors pull them with that container when a newer version is there. No shared filesystem is needed, unlike
 TF-Agents' example, which exports SavedModels under a shared root_dir.
 
     # server (reverb_server.py): a table whose signature is the weights'
@@ -20,9 +20,11 @@ mismatch is reported when the collector or trainer connects.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Dict, Optional
 
+import numpy as np
 import reverb
 import tensorflow as tf
 from absl import logging
@@ -75,8 +77,8 @@ def variable_table(variables: Dict[str, Any]) -> reverb.Table:
     )
 
 
-def _container(address: str, variables: Dict[str, Any], timeout_s: int):
-    """Connects a `ReverbVariableContainer`, checking the table's signature."""
+def _check_table(address: str, variables: Dict[str, Any], timeout_s: int) -> None:
+    """Raises ValueError unless the server's weights table fits `variables`."""
     info = reverb.Client(address).server_info(timeout=timeout_s)
     if TABLE_NAME not in info:
         raise ValueError(
@@ -94,35 +96,79 @@ def _container(address: str, variables: Dict[str, Any], timeout_s: int):
             f"{table_config.describe_signature(actual)}, here "
             f"{table_config.describe_signature(expected)}"
         )
+
+
+def _container(address: str, variables: Dict[str, Any], timeout_s: int):
+    """Connects a `ReverbVariableContainer`, checking the table's signature."""
+    _check_table(address, variables, timeout_s)
     return reverb_variable_container.ReverbVariableContainer(address)
 
 
 class WeightPublisher:
     """Pushes the trainer's weights; a server outage is logged, not raised.
 
-    The push after an outage puts the weights back into a restarted server's
-    (empty) table.
+    A push never blocks longer than about `push_timeout_s`, server up or
+    down. (TF-Agents' `ReverbVariableContainer.push` waits for the server to
+    come back once gRPC has noticed that it is gone, and after a restart
+    waits out gRPC's reconnect backoff.) Each push writes one item with its
+    own writer; after a failed push, a fresh client first asks the server for
+    its tables (with a deadline). A push at the very moment a server restarts
+    may still fail; the next one puts the weights back into the restarted
+    server's (empty) table.
     """
 
-    def __init__(self, address: str, variables: Dict[str, Any], timeout_s: int = 30):
+    def __init__(
+        self,
+        address: str,
+        variables: Dict[str, Any],
+        timeout_s: int = 30,
+        push_timeout_s: float = 5.0,
+    ):
+        if push_timeout_s <= 0:
+            raise ValueError(f"push_timeout_s must be > 0, got {push_timeout_s!r}")
         self.address = address
         self._variables = variables
-        self._container = _container(address, variables, timeout_s)
+        _check_table(address, variables, timeout_s)
+        self._push_timeout_s = push_timeout_s
+        self._client: Optional[reverb.Client] = None
         self.pushes = 0
         self.failed_pushes = 0
         self._failing = False
 
+    def _connect(self) -> reverb.Client:
+        """A client whose table signatures are cached (the writer needs them)."""
+        if self._client is None:
+            client = reverb.Client(self.address)
+            # Bounded; without it the writer would fetch the signatures
+            # without a deadline and wait for a server that is down.
+            client.server_info(timeout=max(1, math.ceil(self._push_timeout_s)))
+            self._client = client
+        return self._client
+
+    def _write(self, client: reverb.Client) -> None:
+        values = [np.asarray(v) for v in tf.nest.flatten(self._variables)]
+        writer = client.trajectory_writer(num_keep_alive_refs=1)
+        try:
+            writer.append(values)
+            writer.create_item(
+                TABLE_NAME, 1.0, [column[-1] for column in writer.history]
+            )
+            writer.flush(timeout_ms=int(self._push_timeout_s * 1000))
+        finally:
+            writer.close()  # does not wait for an unconfirmed item
+
     def push(self) -> bool:
         """Pushes the current values; False (and one log line) if it failed."""
         try:
-            self._container.push(self._variables)
+            self._write(self._connect())
         except SERVER_ERRORS as e:
+            self._client = None
             self.failed_pushes += 1
             if not self._failing:
                 logging.warning(
                     "Cannot push policy weights to %s (%s); retrying at the next push.",
                     self.address,
-                    str(e).strip().splitlines()[0][:200],
+                    (str(e).strip().splitlines() or [type(e).__name__])[0][:200],
                 )
             self._failing = True
             return False

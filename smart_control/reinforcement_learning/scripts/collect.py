@@ -61,6 +61,8 @@ def main(argv) -> int:
         raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.task < 0:
         raise binary.UserError(f"--task must be >= 0, got {FLAGS.task}")
+    if not FLAGS.replay_buffer_server_address:
+        raise binary.UserError("--replay_buffer_server_address is required (host:port)")
     binary.check_address_flag("replay_buffer_server_address", required=True)
     binary.check_address_flag("variable_container_server_address", required=False)
     root_dir = binary.make_output_dir(FLAGS.root_dir)

@@ -38,8 +38,11 @@ from tf_agents.train import learner as learner_lib
 from tf_agents.train.utils import spec_utils, train_utils
 
 from smart_control.reinforcement_learning.agents import sac
-from smart_control.reinforcement_learning.distributed import server_health, variables
-from smart_control.reinforcement_learning.replay_buffer import replay_buffer
+from smart_control.reinforcement_learning.distributed import (
+    remote_replay,
+    server_health,
+    variables,
+)
 from smart_control.reinforcement_learning.training import (
     environments,
     evaluation,
@@ -257,13 +260,7 @@ class _DistributedLoop:
             "replay server",
             give_up_after_s=self.connect_timeout_s,
         )
-        self.manager = replay_buffer.ReplayBufferManager(
-            data_spec=self.agent.collect_data_spec,
-            checkpoint_dir=None,
-            server_address=self.replay_server_address,
-            sequence_length=self.agent.train_sequence_length or 2,
-        )
-        self.manager.create_replay_buffer()
+        self.manager = remote_replay.connect(self.replay_server_address, self.agent)
         self.client = reverb.Client(self.replay_server_address)
         self.publisher = None
         if self.variable_server_address:

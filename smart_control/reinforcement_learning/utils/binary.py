@@ -61,6 +61,7 @@ _USER_ERRORS = (
     FileNotFoundError,
     FileExistsError,
     PermissionError,
+    ConnectionError,
 )
 
 
