@@ -203,18 +203,7 @@ def _print_summary(result, format_duration) -> None:
     ]
     if result.resumed_from is not None:
         lines.append(f"Resumed from env step {result.resumed_from.env_steps:,}.")
-    if result.last_eval:
-        average_return = result.last_eval["metrics"]["AverageReturn"]
-        text = f"Last eval: return {average_return:.1f}"
-        if "baseline" in result.last_eval:
-            text += f" (baseline {result.last_eval['baseline']['AverageReturn']:.1f})"
-        lines.append(text + f" at env step {result.last_eval['env_steps']:,}.")
-    lines.append(
-        f"Policies: {os.path.join(result.root_dir, 'policies')}  "
-        f"Summaries: tensorboard --logdir={result.root_dir}"
-    )
-    print("\n".join(lines))
-    sys.stdout.flush()
+    _print_with_eval_and_paths(lines, result, "env_steps", "env step")
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -232,11 +221,16 @@ def _print_distributed_summary(result, format_duration) -> None:
     ]
     if result.resumed_from_train_step:
         lines.append(f"Resumed from train step {result.resumed_from_train_step:,}.")
+    _print_with_eval_and_paths(lines, result, "train_step", "train step")
+
+
+def _print_with_eval_and_paths(lines, result, step_key: str, step_name: str) -> None:
+    """Prints `lines`, the last evaluation and where policies and summaries are."""
     if result.last_eval:
         text = f"Last eval: return {result.last_eval['metrics']['AverageReturn']:.1f}"
         if "baseline" in result.last_eval:
             text += f" (baseline {result.last_eval['baseline']['AverageReturn']:.1f})"
-        lines.append(text + f" at train step {result.last_eval['train_step']:,}.")
+        lines.append(text + f" at {step_name} {result.last_eval[step_key]:,}.")
     lines.append(
         f"Policies: {os.path.join(result.root_dir, 'policies')}  "
         f"Summaries: tensorboard --logdir={result.root_dir}"
