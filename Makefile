@@ -49,8 +49,10 @@ sweep-demo: $(STAMP)
 	$(PY) -m launchers.sweep --gin_file=experiments/sweep_demo.gin --root_dir=runs/sweep_demo \
 	    --sweep='ReplayBufferManager.capacity=[2000, 20000]' --max_parallel=2
 
+# The performance suite (6-8 minutes on 2 cores); BENCH_ARGS=--full adds
+# the heavy variants and the sweep (see bench/README.md).
 bench: $(STAMP)
-	$(PY) -m bench.run_all
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

@@ -1,26 +1,26 @@
 """Checkpoint save/restore time, size on disk and server memory per item.
 
-Groups "checkpoint 50k" and "checkpoint 500k": a Reverb server with the
-manager's table runs in a child process (so its memory is its own), filled
-with that many sequence-2 items of the reference step (280 bytes of tensors
-per step, random observations: the least compressible case). Rows:
+Groups "checkpoint 50k" and, with `full`, "checkpoint 500k": a Reverb
+server with the manager's table runs in a child process (so its memory is
+its own), filled with that many sequence-2 items of the reference step (280
+bytes of tensors per step, random observations: the least compressible
+case). Rows:
   * the checkpoint's size on disk vs the raw tensor bytes of the stored steps
     (baseline; target <= 1.5x);
   * save: `ReplayBufferManager.checkpoint()` (flush, then the server writes
     the checkpoint; the manager is connected to the server by address);
   * restore: a bare `reverb.Server` starting from the checkpoint (baseline)
     vs a new manager's `load_replay_buffer(source_dir=...)` (it reads the
-    checkpoint's records, writes a copy re-configured for its capacity and
-    starts a server from the copy), for the manager observer's items at 50k
-    only: it takes ~20 s there and minutes at 500k (see bench/README.md);
+    checkpoint's table and items records, writes a copy re-configured for its
+    capacity and starts a server from the copy);
   * server memory per stored item: the server process's RSS growth while
     the table fills (three equal slices of the fill give the three values)
     vs the raw tensor bytes per item (baseline).
 
-50k items are written twice, by the manager's observer (TF-Agents', auto-tuned
-chunks of at most 3 steps) and by FastTrajectoryObserver with 32-step chunks;
-500k items by the latter only (the TF-Agents observer would need minutes just
-to write them).
+50k items are written twice, by the manager's observer (FastTrajectoryObserver
+with auto-tuned chunks of at most 3 steps, as TF-Agents' observer writes
+them) and by FastTrajectoryObserver with 32-step chunks; 500k items by the
+latter only (a minute just to write them, so only with `full`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from bench import common
 RAW_BYTES = "raw tensor bytes of the stored steps"
 RAW_PER_ITEM = "raw tensor bytes per item"
 _WRITERS = {
-    "manager": "manager observer (TF-Agents)",
+    "manager": "manager observer (auto-tuned chunks)",
     "fast": "FastTrajectoryObserver (32-step chunks)",
 }
 
@@ -128,7 +128,6 @@ def _one_writer(
     group: str, items: int, writer: str, repetitions: int, manager_restore: bool
 ) -> List[dict]:
     import reverb
-    from tf_agents.replay_buffers import reverb_utils
 
     from smart_control.reinforcement_learning.replay_buffer.fast_observer import (
         FastTrajectoryObserver,
@@ -145,14 +144,10 @@ def _one_writer(
         keep = os.path.join(work, "kept")
         with common.ServerProcess(items, os.path.join(work, "root")) as server:
             client = reverb.Client(server.address)
-            if writer == "fast":
-                observer = FastTrajectoryObserver(
-                    client, common.TABLE_NAME, 2, max_chunk_length=32
-                )
-            else:
-                observer = reverb_utils.ReverbAddTrajectoryObserver(
-                    client, common.TABLE_NAME, 2
-                )
+            chunks = 32 if writer == "fast" else None
+            observer = FastTrajectoryObserver(
+                client, common.TABLE_NAME, 2, max_chunk_length=chunks
+            )
             values["rss"] = _fill(observer, _steps_for(items), server.pid)
             observer.close()
             manager = ReplayBufferManager(
@@ -201,16 +196,17 @@ def _raw_rows(group: str, items: int, repetitions: int) -> List[dict]:
     ]
 
 
-def run(repetitions: int = 3, quick: bool = False) -> List[dict]:
-    small, large = (1_000, None) if quick else (50_000, 500_000)
+def run(repetitions: int = 3, quick: bool = False, full: bool = False) -> List[dict]:
+    small = 1_000 if quick else 50_000
+    large = 500_000 if full and not quick else None
     rows = []
     group = f"checkpoint {small // 1000}k"
     rows += _raw_rows(group, small, repetitions)
     rows += _one_writer(group, small, "manager", repetitions, manager_restore=True)
     if not quick:
-        rows += _one_writer(group, small, "fast", repetitions, manager_restore=False)
+        rows += _one_writer(group, small, "fast", repetitions, manager_restore=True)
     if large:
         group = f"checkpoint {large // 1000}k"
         rows += _raw_rows(group, large, repetitions)
-        rows += _one_writer(group, large, "fast", repetitions, manager_restore=False)
+        rows += _one_writer(group, large, "fast", repetitions, manager_restore=True)
     return rows

@@ -92,13 +92,10 @@ def _wall(quick: bool) -> float:
         return common.timed(lambda: _run_process(["-m", _BINARY, *flags]))
 
 
-def _instrumented(quick: bool, fast_observer: bool = False) -> Dict[str, float]:
-    """One instrumented run; `fast_observer` wires FastTrajectoryObserver into
-    the manager in the child (what bench/README.md proposes), for comparison."""
+def _instrumented(quick: bool) -> Dict[str, float]:
+    """One instrumented run: the seconds of each part of the split."""
     with tempfile.TemporaryDirectory(prefix="bench_populate_") as tmp:
         flags = _flags(os.path.join(tmp, "buffer"), quick)
-        if fast_observer:
-            flags.append("--bench_fast_observer")
         launched = time.time()
         completed = _run_process(["-m", "bench.bench_populate", *flags])
         ended = time.time()
@@ -186,14 +183,6 @@ def _child_main(argv: List[str]) -> None:
 
     marks = {"imported": time.time()}
     timers = _Timers()
-    if "--bench_fast_observer" in argv:
-        argv = [a for a in argv if a != "--bench_fast_observer"]
-        from tf_agents.replay_buffers import reverb_utils
-
-        from smart_control.reinforcement_learning.replay_buffer import fast_observer
-
-        # The manager builds its observer as reverb_utils.ReverbAddTrajectoryObserver.
-        reverb_utils.ReverbAddTrajectoryObserver = fast_observer.FastTrajectoryObserver
     from tf_agents.drivers import py_driver
 
     from smart_control.environment import building_env

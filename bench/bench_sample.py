@@ -5,25 +5,26 @@ process: Reverb skips gRPC) and "sample B=64 2nd process", "sample B=256 2nd
 process" (server in a child process, reached over gRPC). Baseline of each:
 the plain TF-Agents call `ReverbReplayBuffer.as_dataset(sample_batch_size=B,
 num_steps=2)`. Rows:
-  * `ReplayBufferManager.get_dataset(B)` as it is;
+  * `ReplayBufferManager.get_dataset(B)`: for whole items (num_steps =
+    sequence_length) one Reverb `TrajectoryDataset`, batched, the sample info
+    spread to [B, T] once per batch (`replay_buffer.whole_item_dataset`);
+    its element structure is checked to equal `as_dataset`'s;
   * raw `reverb.TrajectoryDataset` (in flight 2B, `.batch(B)`): the floor of
     what a tf.data pipeline over Reverb costs; its elements are Reverb's
     `ReplaySample`, not TF-Agents' (Trajectory, SampleInfo);
-  * `lean_dataset` (below), the proposed `get_dataset`: one
-    TrajectoryDataset, batched, the sample info broadcast per batch, same
-    output structure as get_dataset (checked);
   * in process only: a numpy gather (the in-process floor) and, at B = 256,
-    `lean_dataset` over a table written by FastTrajectoryObserver with
-    32-step chunks, and `TFUniformReplayBuffer.as_dataset`;
-  * B = 256 only: other dataset settings (in process: num_parallel_calls and
-    prefetch AUTOTUNE, lean with one worker thread, lean with 4B in flight;
-    in the 2nd process: lean with one worker thread); left out with `quick`.
-    (Measured and dropped: `max_cycle_length=1` with 2B in flight, ~0.3x;
-    `max_cycle_length=4`, ~0.7x.)
+    `TFUniformReplayBuffer.as_dataset`;
+  * B = 256 with the server in the 2nd process (the case where TF-Agents'
+    pipeline was slowest): `whole_item_dataset` with other worker-thread
+    counts than get_dataset's two (left out with `quick`). (Measured and dropped in earlier
+    runs: `as_dataset` with num_parallel_calls and prefetch AUTOTUNE, 0.90x;
+    with `max_cycle_length=1` and 2B in flight, ~0.3x; `max_cycle_length=4`,
+    ~0.7x; get_dataset's pipeline with 4B in flight or prefetch 4, level with
+    2B and prefetch 2.)
 
-Tables hold sequence-2 items written by the manager's observer (unless said
-otherwise). Each value: pipeline built, 3 batches of warm-up, then batches
-for at least 0.6 s; the iterator is dropped before the next row.
+Tables hold 10,000 sequence-2 items written by the manager's observer. Each
+value: pipeline built, 3 batches and 0.2 s of warm-up, then batches for at
+least 0.3 s; the iterator is dropped before the next row.
 """
 
 from __future__ import annotations
@@ -37,63 +38,17 @@ import numpy as np
 from bench import common
 
 BASELINE = "TF-Agents ReverbReplayBuffer.as_dataset(num_steps=2)"
-MANAGER = "ReplayBufferManager.get_dataset (current)"
+MANAGER = "ReplayBufferManager.get_dataset"
 RAW = "raw reverb.TrajectoryDataset (in flight 2B)"
-LEAN = "lean_dataset (proposed get_dataset)"
-LEAN_FAST_TABLE = "lean_dataset over 32-step-chunk items"
 TF_UNIFORM = "TFUniformReplayBuffer.as_dataset(num_steps=2)"
 NUMPY = "numpy gather"
-SETTINGS = {
-    "as_dataset, num_parallel_calls=AUTOTUNE, prefetch(AUTOTUNE)": "autotune",
-    "lean_dataset, 1 worker thread": "lean_1_worker",
-    "lean_dataset, in flight 4B": "lean_4b",
-}
+# Worker threads of get_dataset's pipeline compared at B = 256 (-1: Reverb's).
+WORKER_SETTINGS = (-1, 1, 2, 4)
 
 
-def lean_dataset(
-    server_address: str,
-    table_name: str,
-    data_spec: Any,
-    batch_size: int,
-    sequence_length: int,
-    *,
-    max_in_flight_per_batch: int = 2,
-    num_workers_per_iterator: int = -1,
-    prefetch: int = 2,
-    rate_limiter_timeout_ms: int = -1,
-) -> Any:
-    """A dataset of (Trajectory [B, T, ...], SampleInfo [B, T]), as get_dataset.
-
-    TF-Agents' `as_dataset` interleaves min(B, 32) TrajectoryDatasets, each
-    with its own workers and streams, and broadcasts the sample info with a
-    map per sequence. One TrajectoryDataset with 2B samples in flight, batched
-    first and broadcast once per batch, yields the same structure for less.
-    """
-    import reverb
-    import tensorflow as tf
-
-    dtypes = tf.nest.map_structure(lambda s: s.dtype, data_spec)
-    shapes = tf.nest.map_structure(
-        lambda s: tf.TensorShape([sequence_length]).concatenate(s.shape), data_spec
-    )
-    dataset = reverb.TrajectoryDataset(
-        server_address,
-        table_name,
-        dtypes,
-        shapes,
-        max_in_flight_samples_per_worker=max_in_flight_per_batch * batch_size,
-        num_workers_per_iterator=num_workers_per_iterator,
-        rate_limiter_timeout_ms=rate_limiter_timeout_ms,
-    )
-    dataset = dataset.batch(batch_size, drop_remainder=True)
-
-    def to_trajectory_and_info(sample):
-        info = tf.nest.map_structure(
-            lambda t: tf.tile(t[:, None], [1, sequence_length]), sample.info
-        )
-        return sample.data, info
-
-    return dataset.map(to_trajectory_and_info).prefetch(prefetch)
+def _workers_name(workers: int) -> str:
+    threads = "Reverb's default" if workers == -1 else str(workers)
+    return f"get_dataset pipeline, worker threads: {threads}"
 
 
 def _rate(make: Callable[[], Any], batch_size: int, min_seconds: float) -> float:
@@ -101,7 +56,7 @@ def _rate(make: Callable[[], Any], batch_size: int, min_seconds: float) -> float
 
     The warm-up (3 batches and 0.2 s at least) absorbs the first batch's
     latency; after the measurement the pipeline is dropped and the process
-    left idle for 0.3 s, so that its worker threads and streams wind down
+    left idle for 0.2 s, so that its worker threads and streams wind down
     before the next row is built.
     """
     dataset = make()
@@ -121,7 +76,7 @@ def _rate(make: Callable[[], Any], batch_size: int, min_seconds: float) -> float
             break
     del iterator, dataset
     common.collect()
-    time.sleep(0.3 if min_seconds >= 0.2 else 0.0)
+    time.sleep(0.2 if min_seconds >= 0.2 else 0.0)
     return batches * batch_size / elapsed
 
 
@@ -172,16 +127,11 @@ def run(
     import tensorflow as tf
     from tf_agents.replay_buffers import tf_uniform_replay_buffer
 
-    from smart_control.reinforcement_learning.replay_buffer.fast_observer import (
-        FastTrajectoryObserver,
-    )
-    from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
-        ReplayBufferManager,
-    )
+    from smart_control.reinforcement_learning.replay_buffer import replay_buffer
 
     if min_seconds is None:
-        min_seconds = 0.05 if quick else 0.6
-    frames = 400 if quick else 20_000
+        min_seconds = 0.05 if quick else 0.3
+    frames = 400 if quick else 10_000
     batches = (16,) if quick else (64, 256)
     capacity = 50_000
     spec = common.make_spec()
@@ -189,16 +139,12 @@ def run(
     table = common.TABLE_NAME
 
     managers = []
-    local = ReplayBufferManager(
+    local = replay_buffer.ReplayBufferManager(
         spec, capacity, tempfile.mkdtemp(prefix="bench_sample_"), table_name=table
     )
     managers.append(local)
-    fast_table = ReplayBufferManager(
-        spec, capacity, tempfile.mkdtemp(prefix="bench_sample_"), table_name=table
-    )
-    managers.append(fast_table)
     remote_server = common.ServerProcess(capacity)
-    remote = ReplayBufferManager(
+    remote = replay_buffer.ReplayBufferManager(
         spec, capacity, None, table_name=table, server_address=remote_server.address
     )
     managers.append(remote)
@@ -206,12 +152,6 @@ def run(
         for manager in (local, remote):
             _, observer = manager.create_replay_buffer()
             _fill(observer, steps)
-        buffer, _ = fast_table.create_replay_buffer()
-        fast_observer = FastTrajectoryObserver(
-            buffer.py_client, table, 2, max_chunk_length=32
-        )
-        _fill(fast_observer, steps)
-        fast_observer.close()
 
         tf_uniform = tf_uniform_replay_buffer.TFUniformReplayBuffer(
             spec, batch_size=100, max_length=frames // 100 + 1
@@ -232,9 +172,6 @@ def run(
                 def rate(make, batch=batch):
                     return lambda: _rate(make, batch, min_seconds)
 
-                def lean(b=batch, address=address, **kwargs):
-                    return lean_dataset(address, table, spec, b, 2, **kwargs)
-
                 variants = {
                     BASELINE: rate(
                         lambda rb=rb, b=batch: rb.as_dataset(
@@ -249,17 +186,10 @@ def run(
                             ).batch(b, drop_remainder=True)
                         )
                     ),
-                    LEAN: rate(lean),
                 }
                 largest = batch == batches[-1]
                 if where == "in-process":
                     if largest:
-                        fast_address = fast_table.server_address
-                        variants[LEAN_FAST_TABLE] = rate(
-                            lambda b=batch, a=fast_address: lean_dataset(
-                                a, table, spec, b, 2
-                            )
-                        )
                         variants[TF_UNIFORM] = rate(
                             lambda b=batch: tf_uniform.as_dataset(
                                 sample_batch_size=b, num_steps=2
@@ -268,26 +198,25 @@ def run(
                     variants[NUMPY] = lambda b=batch: _numpy_gather(
                         arrays, b, min_seconds
                     )
-                if largest and not quick:
-                    settings = {
-                        "autotune": lambda rb=rb, b=batch: rb.as_dataset(
-                            sample_batch_size=b,
-                            num_steps=2,
-                            num_parallel_calls=tf.data.AUTOTUNE,
-                        ).prefetch(tf.data.AUTOTUNE),
-                        "lean_1_worker": lambda: lean(num_workers_per_iterator=1),
-                        "lean_4b": lambda: lean(max_in_flight_per_batch=4),
-                    }
-                    for name, key in SETTINGS.items():
-                        if where == "in-process" or key == "lean_1_worker":
-                            variants[name] = rate(settings[key])
+                if largest and where == "2nd process" and not quick:
+                    for workers in WORKER_SETTINGS:
+                        if workers == replay_buffer._SAMPLE_WORKERS:
+                            continue  # that is the get_dataset row
+                        variants[_workers_name(workers)] = rate(
+                            lambda a=address, b=batch, w=workers: (
+                                replay_buffer.whole_item_dataset(
+                                    a, table, spec, 2, b, num_workers=w
+                                )
+                            )
+                        )
                 groups[f"sample B={batch} {where}"] = variants
 
-        # The proposed pipeline must hand out what get_dataset hands out.
-        proposed = lean_dataset(local.server_address, table, spec, 8, 2)
-        if not _same_structure(proposed, local.get_dataset(8)):
-            raise RuntimeError("lean_dataset's element_spec differs from get_dataset's")
-        del proposed
+        # get_dataset must hand out what as_dataset hands out.
+        rb = local.get_replay_buffer_and_observer()[0]
+        if not _same_structure(
+            local.get_dataset(8), rb.as_dataset(sample_batch_size=8, num_steps=2)
+        ):
+            raise RuntimeError("get_dataset's element_spec differs from as_dataset's")
 
         values = {(g, n): [] for g, variants in groups.items() for n in variants}
         order = list(values)

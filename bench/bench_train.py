@@ -7,15 +7,23 @@ Gym Pendulum-v1 after 1,000 random steps, with an in-process Reverb server
 tf_agents/examples/sac/haarnoja18/sac_train_eval.py: `as_dataset(...)
 .prefetch(50)`, `collect_actor.run(); learner.run(iterations=1)`.
 
-`run()` reports learner steps per second over `iterations` collect+train
-iterations (the first train call's tracing included, in both), each loop in
-a fresh subprocess, alternating, so that machine load drifts hit both alike.
-Evaluation and checkpoints are off in both.
+`run()` reports learner steps per second (wall clock, and per CPU-second
+of the process: all its threads) over `iterations` collect+train
+iterations after `warmup` more (the first train call traces the train step,
+seconds that would swamp a short run), each loop in a fresh subprocess,
+alternating, so that machine load drifts hit both alike. The clock runs from
+the start of the first measured `Learner.run` call to the end of the last
+one, in both loops. Evaluation and checkpoints are off in both.
 
-`--quality` instead trains to 10,000 env steps with evaluations (10 greedy
-episodes) every 1,000 env steps, runs the real binary with
-configs/train/pendulum_sac.gin for ours, and reports the first env step with
-mean eval return >= -200 and the wall time to get there.
+With `full` (`run_all --full`), it also measures the quality bar once per
+repetition: both loops train to 10,000 env steps with evaluations (10
+greedy episodes) every 1,000 env steps, ours as the real binary with
+configs/train/pendulum_sac.gin; rows: the first env step with mean eval
+return >= -200 and the wall time to get there (about 10 minutes a
+repetition).
+
+With `run_all --profile train`, each child writes a cProfile of its loop to
+<out>/profile_train_<loop>_<pid>.txt.
 
     PYTHONPATH=. python bench/bench_train.py                 # steps/s rows
     PYTHONPATH=. python bench/bench_train.py --quality       # quality bar
@@ -24,12 +32,18 @@ mean eval return >= -200 and the wall time to get there.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from typing import Iterator, List, Optional
+
+# Not `from bench import common`: this file also runs as a script.
+_CHILD_PROFILE_ENV = "BENCH_CHILD_PROFILE"
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _OURS = "train loop (train_eval, SAC Pendulum-v1, batch 256)"
@@ -38,12 +52,51 @@ _INITIAL_COLLECT_STEPS = 1000
 _BATCH_SIZE = 256
 _CAPACITY = 100_000
 _TARGET_RETURN = -200.0
+_ITERATIONS = 120
+_WARMUP = 20
 
 
 # -- the two loops, each run in a subprocess --------------------------------
 
 
-def _ours(iterations: int, root_dir: str) -> dict:
+@contextlib.contextmanager
+def _learner_clock() -> Iterator[List[tuple]]:
+    """Records (wall, cpu) at the start and end of every `Learner.run` call."""
+    from tf_agents.train import learner
+
+    marks: List[tuple] = []
+    original = learner.Learner.run
+
+    def run(self, *args, **kwargs):
+        marks.append((time.monotonic(), time.process_time()))
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            marks.append((time.monotonic(), time.process_time()))
+
+    learner.Learner.run = run
+    try:
+        yield marks
+    finally:
+        learner.Learner.run = original
+
+
+def _rates(marks: List[tuple], warmup: int) -> dict:
+    """Learner steps/s after the first `warmup` calls (one step per call)."""
+    starts, ends = marks[0::2], marks[1::2]
+    measured = len(ends) - warmup
+    if measured < 1:
+        raise RuntimeError(f"{len(ends)} learner calls, warm-up {warmup}")
+    wall = ends[-1][0] - starts[warmup][0]
+    cpu = ends[-1][1] - starts[warmup][1]
+    return {
+        "train_steps_per_s": measured / wall,
+        "train_steps_per_cpu_s": measured / cpu,
+        "measured_steps": measured,
+    }
+
+
+def _ours(iterations: int, root_dir: str, warmup: int = _WARMUP) -> dict:
     """Learner steps/s of `train_eval` with evaluation and checkpoints off."""
     import functools
 
@@ -52,28 +105,28 @@ def _ours(iterations: int, root_dir: str) -> dict:
     from smart_control.reinforcement_learning.training import environments, train_eval
 
     gin.bind_parameter("ReplayBufferManager.capacity", _CAPACITY)
-    result = train_eval.train_eval(
-        root_dir,
-        env_factory=functools.partial(environments.load_gym_environment, "Pendulum-v1"),
-        num_env_steps=_INITIAL_COLLECT_STEPS + iterations,
-        initial_collect_steps=_INITIAL_COLLECT_STEPS,
-        batch_size=_BATCH_SIZE,
-        eval_interval=0,
-        checkpoint_interval=0,
-        policy_save_interval=0,
-        summary_interval=1000,
-        show_progress=False,
-    )
-    return {
-        "train_steps_per_s": result.train_steps_per_s,
-        "train_steps_per_cpu_s": result.train_steps_per_cpu_s,
-        "train_step": result.train_step,
-    }
+    with _learner_clock() as marks:
+        result = train_eval.train_eval(
+            root_dir,
+            env_factory=functools.partial(
+                environments.load_gym_environment, "Pendulum-v1"
+            ),
+            num_env_steps=_INITIAL_COLLECT_STEPS + warmup + iterations,
+            initial_collect_steps=_INITIAL_COLLECT_STEPS,
+            batch_size=_BATCH_SIZE,
+            eval_interval=0,
+            checkpoint_interval=0,
+            policy_save_interval=0,
+            summary_interval=1000,
+            show_progress=False,
+        )
+    return {**_rates(marks, warmup), "train_step": result.train_step}
 
 
 def _plain(
     iterations: int,
     root_dir: str,
+    warmup: int = _WARMUP,
     eval_interval: int = 0,
     eval_episodes: int = 10,
 ) -> dict:
@@ -121,15 +174,19 @@ def _plain(
             50
         )
 
-    learner_triggers = [
-        triggers.PolicySavedModelTrigger(
-            os.path.join(root_dir, learner.POLICY_SAVED_MODEL_DIR),
-            agent,
-            train_step,
-            interval=5000,
-        ),
-        triggers.StepPerSecondLogTrigger(train_step, interval=1000),
-    ]
+    learner_triggers = [triggers.StepPerSecondLogTrigger(train_step, interval=1000)]
+    if eval_interval:
+        # haarnoja18's policy exports. Left out of the speed runs: building
+        # the trigger traces three policies (10-15 s of set-up, outside the
+        # measured loop), and it never fires within them.
+        learner_triggers.append(
+            triggers.PolicySavedModelTrigger(
+                os.path.join(root_dir, learner.POLICY_SAVED_MODEL_DIR),
+                agent,
+                train_step,
+                interval=5000,
+            )
+        )
     agent_learner = learner.Learner(
         root_dir, train_step, agent, experience_dataset_fn, triggers=learner_triggers
     )
@@ -177,21 +234,17 @@ def _plain(
 
     if eval_interval:
         evaluate(_INITIAL_COLLECT_STEPS)
-    loop_start = time.monotonic()
-    loop_cpu_start = time.process_time()
-    for iteration in range(1, iterations + 1):
-        collect_actor.run()
-        agent_learner.run(iterations=1)
-        env_steps = _INITIAL_COLLECT_STEPS + iteration
-        if eval_interval and env_steps % eval_interval == 0:
-            evaluate(env_steps)
-    loop_time = time.monotonic() - loop_start
-    loop_cpu_time = time.process_time() - loop_cpu_start
+    with _learner_clock() as marks:
+        for iteration in range(1, warmup + iterations + 1):
+            collect_actor.run()
+            agent_learner.run(iterations=1)
+            env_steps = _INITIAL_COLLECT_STEPS + iteration
+            if eval_interval and env_steps % eval_interval == 0:
+                evaluate(env_steps)
     observer.close()
     server.stop()
     return {
-        "train_steps_per_s": iterations / loop_time,
-        "train_steps_per_cpu_s": iterations / loop_cpu_time,
+        **_rates(marks, warmup),
         "train_step": int(train_step.numpy()),
         "evals": evals,
         "wall_time_s": time.monotonic() - start,
@@ -199,6 +252,7 @@ def _plain(
 
 
 def _in_subprocess(loop: str, iterations: int) -> dict:
+    """Runs one loop in a new Python process; returns its JSON result."""
     with tempfile.TemporaryDirectory(prefix=f"bench_train_{loop}_") as root_dir:
         completed = subprocess.run(
             [
@@ -219,12 +273,16 @@ def _in_subprocess(loop: str, iterations: int) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def run(repetitions: int = 3, iterations: int = 1000) -> list[dict]:
+def run(
+    repetitions: int = 3, iterations: int = _ITERATIONS, full: bool = False
+) -> list[dict]:
     """Learner steps/s of our loop and of the plain TF-Agents loop.
 
     Args:
       repetitions: Runs of each loop (alternating, each in a new process).
-      iterations: Collect+train iterations per run (after 1,000 random steps).
+      iterations: Measured collect+train iterations per run (after 1,000
+        random steps and `_WARMUP` unmeasured iterations).
+      full: Also measure the quality bar (`quality()`) once per repetition.
 
     Returns:
       Rows {"group", "name", "unit", "values", "baseline"}: wall-clock steps/s
@@ -232,8 +290,9 @@ def run(repetitions: int = 3, iterations: int = 1000) -> list[dict]:
       to other processes sharing the cores), ours against the plain loop.
     """
     runs = {"ours": [], "plain": []}
-    for _ in range(repetitions):
-        for loop in ("plain", "ours"):
+    for repetition in range(repetitions):
+        order = ("plain", "ours") if repetition % 2 == 0 else ("ours", "plain")
+        for loop in order:
             runs[loop].append(_in_subprocess(loop, iterations))
     rows = []
     for key, unit, suffix in (
@@ -258,6 +317,43 @@ def run(repetitions: int = 3, iterations: int = 1000) -> list[dict]:
                 "baseline": None,
             }
         )
+    if full:
+        rows += _quality_rows(repetitions)
+    return rows
+
+
+def _quality_rows(repetitions: int) -> list[dict]:
+    results = []
+    for _ in range(repetitions):
+        with tempfile.TemporaryDirectory(prefix="bench_train_quality_") as root:
+            results.append(quality(root))
+    rows = []
+    for key, unit, what in (
+        ("env_steps", "env steps", "first env step with eval return >= -200"),
+        ("elapsed_s", "s", "wall time to eval return >= -200"),
+    ):
+        names = {
+            "ours": f"quality: {what}, ours (train binary)",
+            "plain": f"quality: {what}, plain TF-Agents",
+        }
+        for loop in ("ours", "plain"):
+            values = []
+            for result in results:
+                first = result[loop]["first_at_target"]
+                # Never reaching the bar counts as the whole run (10,000 steps).
+                if first is None:
+                    values.append(10_000 if key == "env_steps" else float("nan"))
+                else:
+                    values.append(first[key])
+            rows.append(
+                {
+                    "group": "train quality",
+                    "name": names[loop],
+                    "unit": unit,
+                    "values": values,
+                    "baseline": None if loop == "plain" else names["plain"],
+                }
+            )
     return rows
 
 
@@ -299,7 +395,9 @@ def quality(root_dir: str) -> dict:
 
     plain_dir = os.path.join(root_dir, "plain")
     start = time.monotonic()
-    plain = _plain(10_000 - _INITIAL_COLLECT_STEPS, plain_dir, eval_interval=1000)
+    plain = _plain(
+        10_000 - _INITIAL_COLLECT_STEPS, plain_dir, warmup=0, eval_interval=1000
+    )
     plain_wall = time.monotonic() - start
     return {
         "ours": {
@@ -320,7 +418,7 @@ def quality(root_dir: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repetitions", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--iterations", type=int, default=_ITERATIONS)
     parser.add_argument(
         "--quality", action="store_true", help="measure the quality bar"
     )
@@ -331,7 +429,17 @@ def main() -> None:
     args = parser.parse_args()
     if args.single:
         loop = _ours if args.single == "ours" else _plain
-        print(json.dumps(loop(args.iterations, args.root_dir)))
+        prefix: Optional[str] = os.environ.get(_CHILD_PROFILE_ENV)
+        profiler = cProfile.Profile() if prefix else None
+        if profiler:
+            profiler.enable()
+        result = loop(args.iterations, args.root_dir)
+        if profiler:
+            profiler.disable()
+            from bench import common
+
+            common.write_profile(profiler, f"{prefix}_{args.single}_{os.getpid()}.txt")
+        print(json.dumps(result))
         return
     if args.quality:
         root_dir = args.root_dir or tempfile.mkdtemp(prefix="bench_train_quality_")

@@ -30,6 +30,9 @@ OBS_SIZE = 64
 ACTION_SIZE = 2
 EPISODE_STEPS = 672
 TABLE_NAME = "experience"  # ReplayBufferManager's default table name
+# Set by `run_all --profile GROUP` while GROUP runs: the path prefix under
+# which benchmarks that measure in child processes write those profiles.
+CHILD_PROFILE_ENV = "BENCH_CHILD_PROFILE"
 # Bytes of tensor data in one step: observation, action, step_type,
 # next_step_type, reward, discount (all 4-byte types).
 STEP_BYTES = 4 * (OBS_SIZE + ACTION_SIZE + 4)
@@ -118,6 +121,19 @@ def build_table(capacity: int, spec: Any = None) -> Any:
         table_config.uniform_sampler,
         table_config.min_size_rate_limiter,
     )
+
+
+def write_profile(profiler: Any, path: str) -> None:
+    """Top functions of a `cProfile.Profile` by cumulative and by own time."""
+    import io
+    import pstats
+
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(25)
+    with open(path, "w") as f:
+        f.write(stream.getvalue())
 
 
 def timed(fn: Callable[[], Any]) -> float:

@@ -1,6 +1,7 @@
 """Runs the performance suite and writes bench/results/latest.{json,md}.
 
-    python -m bench.run_all                      # everything (make bench)
+    python -m bench.run_all                      # the default suite (make bench)
+    python -m bench.run_all --full               # + the heavy variants and sweep
     python -m bench.run_all --only insert --only sample
     python -m bench.run_all --quick              # tiny sizes, 1 repetition
     python -m bench.run_all --profile populate   # + cProfile of that group
@@ -11,6 +12,10 @@ ratio of the median to the median of the baseline row (same group), and the
 verdict of the row's target (TARGETS below). Figures are only comparable
 within one run: the machines are shared and noisy, so every ratio is
 between rows measured side by side.
+
+A module's `run` may take `quick` and `full` keyword arguments (passed when
+it declares them). A module with `DEFAULT = False` runs only with `--full`
+or when named by `--only`; one with `QUICK = False` is skipped by `--quick`.
 
 TensorFlow's and Reverb's C++ logging goes to <out>/logs/native.log.
 """
@@ -26,11 +31,9 @@ import importlib
 import importlib.metadata
 import importlib.util
 import inspect
-import io
 import json
 import os
 import platform
-import pstats
 import statistics
 import subprocess
 import sys
@@ -49,6 +52,7 @@ MODULES = {
     "checkpoint": "bench.bench_checkpoint",
     "train": "bench.bench_train",
     "sweep": "bench.bench_sweep",
+    "collect": "bench.bench_collect",
 }
 DEFAULT_OUT = os.path.join(common.REPO_ROOT, "bench", "results")
 
@@ -91,9 +95,7 @@ class Target:
 
 TARGETS = [
     Target("insert", "ReplayBufferManager observer*", "ratio", ">=", 1.0, aim=1.3),
-    Target("insert", "FastTrajectoryObserver (proposed*", "ratio", ">=", 1.3),
     Target("sample *", "ReplayBufferManager.get_dataset*", "ratio", ">=", 1.0, 1.3),
-    Target("sample *", "lean_dataset (proposed*", "ratio", ">=", 1.3),
     Target("environment", "building env.step", "value", ">=", 20_000),
     Target("populate", "guide populate command*", "value", "<=", 15.0),
     Target("checkpoint *", "on disk*", "ratio", "<=", 1.5),
@@ -198,13 +200,15 @@ def _is_baseline(row: dict, rows: List[dict]) -> bool:
     )
 
 
-def _call_run(run: Callable, repetitions: int, quick: bool) -> List[dict]:
+def _call_run(run: Callable, repetitions: int, quick: bool, full: bool) -> List[dict]:
     parameters = inspect.signature(run).parameters
     kwargs: Dict[str, Any] = {}
     if "quick" in parameters:
         kwargs["quick"] = quick
     elif quick and "iterations" in parameters:
         kwargs["iterations"] = 20
+    if "full" in parameters:
+        kwargs["full"] = full
     return run(repetitions, **kwargs)
 
 
@@ -246,6 +250,12 @@ def _load_average() -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repetition")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="also the heavy variants (500k-item checkpoints, train quality) "
+        "and the groups left out by default (sweep)",
+    )
     parser.add_argument("--repetitions", type=int, default=None)
     parser.add_argument(
         "--only",
@@ -284,6 +294,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "command": "python -m bench.run_all "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "quick": args.quick,
+        "full": args.full,
         "repetitions": repetitions,
         "host": {
             "cpus": os.cpu_count(),
@@ -309,14 +320,31 @@ def main(argv: Optional[List[str]] = None) -> int:
                 f"{group} ({module_name.replace('.', '/')}.py absent)"
             )
             continue
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:
+            meta["errors"][group] = traceback.format_exc()
+            print(f"[bench] {group} failed:\n{meta['errors'][group]}", file=sys.stderr)
+            continue
+        if args.quick and not getattr(module, "QUICK", True):
+            meta["skipped"].append(f"{group} (not run with --quick)")
+            continue
+        explicit = group in args.only or args.full
+        if not explicit and not getattr(module, "DEFAULT", True):
+            meta["skipped"].append(f"{group} (runs with --full or --only {group})")
+            continue
         print(f"[bench] {group} ...", file=sys.stderr, flush=True)
         group_start = time.time()
         profiler = cProfile.Profile() if group in args.profile else None
+        if profiler:
+            # Modules that measure in child processes profile those too.
+            os.environ[common.CHILD_PROFILE_ENV] = os.path.join(
+                out_dir, f"profile_{group}"
+            )
         try:
-            module = importlib.import_module(module_name)
             if profiler:
                 profiler.enable()
-            group_rows = _call_run(module.run, repetitions, args.quick)
+            group_rows = _call_run(module.run, repetitions, args.quick, args.full)
         except Exception:
             meta["errors"][group] = traceback.format_exc()
             print(f"[bench] {group} failed:\n{meta['errors'][group]}", file=sys.stderr)
@@ -324,6 +352,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         finally:
             if profiler:
                 profiler.disable()
+                os.environ.pop(common.CHILD_PROFILE_ENV, None)
                 _write_profile(profiler, os.path.join(out_dir, f"profile_{group}.txt"))
         meta["group_wall_s"][group] = round(time.time() - group_start, 1)
         print(
@@ -360,12 +389,7 @@ def _redirect_native_logs(path: str) -> None:
 
 
 def _write_profile(profiler: cProfile.Profile, path: str) -> None:
-    stream = io.StringIO()
-    stats = pstats.Stats(profiler, stream=stream)
-    stats.sort_stats("cumulative").print_stats(40)
-    stats.sort_stats("tottime").print_stats(25)
-    with open(path, "w") as f:
-        f.write(stream.getvalue())
+    common.write_profile(profiler, path)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ Two options go further than TF-Agents:
     has confirmed all but the open chunk's items, so the backlog of a long
     episode stays bounded (TF-Agents' observer only waits at episode ends).
     Like an episode end, that wait blocks while a rate limiter blocks inserts.
+    By default the backlog stays under the 50 pending items at which Reverb's
+    writer logs "The number of pending items is alarmingly high" (writing
+    faster than TF-Agents' observer, this observer would otherwise log it
+    every few steps of a long episode); the waits cost a few percent.
 
 Relies on `reverb.Client._client` (the pybind client) of the pinned
 dm-reverb 0.14.
@@ -40,10 +44,14 @@ from typing import Any, List, Optional, Sequence, Union
 import numpy as np
 import tree
 from reverb import pybind
+from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory as trajectory_lib
 
 DEFAULT_MAX_CHUNK_LENGTH = None  # auto-tuned, as TF-Agents
-DEFAULT_FLUSH_EVERY = 1024
+DEFAULT_FLUSH_EVERY = None  # keep the backlog under Reverb's warning threshold
+# Reverb's TrajectoryWriter warns once this many items are pending.
+_PENDING_ITEMS_WARNING_THRESHOLD = 50
+_LAST = ts.StepType.LAST
 
 
 class FastTrajectoryObserver:
@@ -68,7 +76,7 @@ class FastTrajectoryObserver:
         tile_end_of_episodes: bool = False,
         *,
         max_chunk_length: Optional[int] = DEFAULT_MAX_CHUNK_LENGTH,
-        flush_every: int = DEFAULT_FLUSH_EVERY,
+        flush_every: Optional[int] = DEFAULT_FLUSH_EVERY,
     ):
         """Creates the observer and its writer.
 
@@ -86,7 +94,8 @@ class FastTrajectoryObserver:
             (see the module docstring); None (default) uses Reverb's
             auto-tuned chunker, as TF-Agents does.
           flush_every: Steps between waits until the server has confirmed all
-            items but those of the open chunk. 0 disables them.
+            items but those of the open chunk. 0 disables them; None (default)
+            waits often enough to stay below Reverb's pending-items warning.
 
         Raises:
           ValueError: If an argument is out of range, or `tile_end_of_episodes`
@@ -100,8 +109,8 @@ class FastTrajectoryObserver:
             raise ValueError(
                 f"max_chunk_length must be None or >= 1, got {max_chunk_length!r}"
             )
-        if flush_every < 0:
-            raise ValueError(f"flush_every must be >= 0, got {flush_every!r}")
+        if flush_every is not None and flush_every < 0:
+            raise ValueError(f"flush_every must be None or >= 0, got {flush_every!r}")
         if tile_end_of_episodes and not pad_end_of_episodes:
             raise ValueError(
                 "Must set `pad_end_of_episodes=True` when using `tile_end_of_episodes`"
@@ -116,6 +125,12 @@ class FastTrajectoryObserver:
         self._tile_end_of_episodes = tile_end_of_episodes
         self._max_chunk_length = max_chunk_length
         self._open_chunk_items = max_chunk_length or sequence_length + 1
+        if flush_every is None:
+            # After a wait at most the open chunk's items are pending; the
+            # steps until the next wait add one item each.
+            flush_every = max(
+                1, _PENDING_ITEMS_WARNING_THRESHOLD - 2 - self._open_chunk_items
+            )
         self._flush_every = flush_every
         self._py_client = py_client
         self._writer = None
@@ -137,7 +152,13 @@ class FastTrajectoryObserver:
         """Writes one unbatched step; creates an item when the window is full."""
         self._last_trajectory = trajectory
         self._append(trajectory)
-        if trajectory.is_boundary():
+        step_type = trajectory.step_type
+        # Trajectory.is_boundary() spends most of its time in tf.is_tensor.
+        if isinstance(step_type, (np.ndarray, np.generic, int)):
+            boundary = step_type == _LAST
+        else:
+            boundary = trajectory.is_boundary()
+        if boundary:
             self.reset(write_cached_steps=self._pad_end_of_episodes)
         elif self._flush_every and self._steps_since_flush >= self._flush_every:
             self._steps_since_flush = 0

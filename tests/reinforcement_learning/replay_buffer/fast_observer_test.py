@@ -235,3 +235,11 @@ def test_constant_chunks_write_the_same_items(client):
     for observer in (reference, fast):
         observer.flush()
     _assert_same_items(client)
+
+
+def test_default_flushes_keep_the_backlog_under_reverbs_warning(client):
+    """Reverb's writer warns ("pending items is alarmingly high") at 50 items
+    pending; by default the observer waits for the server before that."""
+    fast = FastTrajectoryObserver(client, "fast", sequence_length=2)
+    _feed([fast], _episodes([300])[:-1])
+    assert client.server_info()["fast"].current_size >= 298 - 49

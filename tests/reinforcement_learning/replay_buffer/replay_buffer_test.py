@@ -520,3 +520,61 @@ def test_dataset_element_structure_matches_the_guide(tmp_path, spec):
         assert experience.observation.shape == (8, 2, 4)
         assert experience.reward.dtype == tf.float32
         assert info.key.shape[0] == 8
+
+
+def _assert_same_element_spec(dataset, reference):
+    tf.nest.assert_same_structure(dataset.element_spec, reference.element_spec)
+    for ours, theirs in zip(
+        tf.nest.flatten(dataset.element_spec), tf.nest.flatten(reference.element_spec)
+    ):
+        assert (ours.shape, ours.dtype) == (theirs.shape, theirs.dtype)
+
+
+def _consecutive_ids(experience):
+    ids = experience.observation[:, :, 0].numpy().astype(int)
+    return (ids[:, 1:] - ids[:, :-1] == 1).all()
+
+
+@pytest.mark.parametrize("sequence_length, num_steps", [(3, None), (3, 3), (4, 2)])
+def test_dataset_elements_are_those_of_tf_agents_as_dataset(
+    tmp_path, spec, sequence_length, num_steps
+):
+    with ReplayBufferManager(
+        spec, 100, tmp_path / "buf", sequence_length=sequence_length
+    ) as manager:
+        replay_buffer, observer = manager.create_replay_buffer()
+        write_steps(observer, 0, 20)
+        manager.flush()
+        dataset = manager.get_dataset(batch_size=16, num_steps=num_steps)
+        steps = num_steps or sequence_length
+        _assert_same_element_spec(
+            dataset, replay_buffer.as_dataset(sample_batch_size=16, num_steps=steps)
+        )
+        experience, info = next(iter(dataset))
+        assert experience.observation.shape == (16, steps, 4)
+        assert _consecutive_ids(experience)
+        # The info of an item is repeated along its steps, as as_dataset does.
+        assert info.key.shape == (16, steps)
+        assert (info.key.numpy() == info.key.numpy()[:, :1]).all()
+        assert (info.probability.numpy() == info.probability.numpy()[:, :1]).all()
+        if steps == sequence_length:
+            # Whole items: the first step of every item written (ids 0..17).
+            assert set(experience.observation[:, 0, 0].numpy().astype(int)) <= set(
+                range(18)
+            )
+
+
+def test_dataset_of_a_remote_server(tmp_path, spec):
+    with ReplayBufferManager(spec, 100, tmp_path / "server") as server_side:
+        server_side.create_replay_buffer()
+        with ReplayBufferManager(
+            spec, 100, None, server_address=server_side.server_address
+        ) as remote:
+            _, observer = remote.create_replay_buffer()
+            write_steps(observer, 0, 6)
+            remote.flush()
+            assert stored_first_ids(remote) == set(range(5))
+            experience, info = next(iter(remote.get_dataset(batch_size=3)))
+            assert experience.observation.shape == (3, 2, 4)
+            assert _consecutive_ids(experience)
+            assert info.key.shape == (3, 2)
