@@ -70,20 +70,7 @@ def _flags(root_dir: str, quick: bool) -> List[str]:
 
 
 def _run_process(args: List[str]) -> subprocess.CompletedProcess:
-    completed = subprocess.run(
-        [sys.executable, *args],
-        cwd=common.REPO_ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(args[:3])} failed ({completed.returncode}):\n"
-            f"{completed.stderr[-3000:]}"
-        )
-    return completed
+    return common.run_python(args)
 
 
 def _wall(quick: bool) -> float:

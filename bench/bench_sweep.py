@@ -29,8 +29,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from typing import Dict, List
@@ -75,19 +73,7 @@ run_experiment.eval_bindings = [
 
 
 def _launch(module: str, args: List[str]) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=common.REPO_ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(
-            f"{module} {' '.join(args)} failed ({completed.returncode}):\n"
-            f"{completed.stdout[-2000:]}\n{completed.stderr[-2000:]}"
-        )
+    common.run_python(["-m", module, *args])
 
 
 def _timed_sweep(work: str, experiment: str, cache: str, workers: int) -> float:

@@ -217,3 +217,24 @@ class ServerProcess:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def run_python(args: List[str]) -> subprocess.CompletedProcess:
+    """Runs `python <args>` from the repository root; raises with its output if it fails."""
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(args[:3])} failed ({completed.returncode}):\n"
+            f"{completed.stdout[-2000:]}\n{completed.stderr[-2000:]}"
+        )
+    return completed
