@@ -215,7 +215,6 @@ class _DistributedLoop:
         self.progress = progress.Progress(
             self.num_train_steps, enabled=self.show_progress, counts="train"
         )
-        self.baseline_results: Optional[Dict[str, float]] = None
         self.manager = None
 
     def run(self, on_ready: Optional[Callable[[], None]]) -> DistributedTrainResult:
@@ -306,6 +305,14 @@ class _DistributedLoop:
         self.eval_writer = tf.summary.create_file_writer(
             run_dir.path(self.root_dir, run_dir.EVAL_DIR), flush_millis=10_000
         )
+        self.evaluation = evaluation.PeriodicEvaluation(
+            self.eval_env_factory,
+            self.eval_seed,
+            self.eval_episodes,
+            self.train_step,
+            self.eval_writer,
+            self.baseline_policy,
+        )
 
     def _table_info(self):
         return self.client.server_info(timeout=10)[self.manager.table_name]
@@ -377,36 +384,14 @@ class _DistributedLoop:
 
     def _evaluate(self) -> None:
         step = int(self.train_step.numpy())
-        if self.baseline_policy is not None and self.baseline_results is None:
-            self.baseline_results = self._run_episodes(self.baseline_policy)
-        results = self._run_episodes(self.greedy_policy)
-        evaluation.write_summaries(self.eval_writer, "Metrics", results, step)
-        if self.baseline_results:
-            evaluation.write_summaries(
-                self.eval_writer, "Baseline", self.baseline_results, step
-            )
-        self.eval_writer.flush()
+        results = self.evaluation(self.greedy_policy, step)
         record = {"train_step": step, "time": run_dir.utc_now(), "metrics": results}
-        if self.baseline_results:
-            record["baseline"] = self.baseline_results
+        if self.evaluation.baseline_results:
+            record["baseline"] = self.evaluation.baseline_results
         run_dir.append_eval_metrics(self.root_dir, record)
         self.result.last_eval = record
-        text = f"eval return {results[evaluation.AVERAGE_RETURN]:.1f}"
-        if self.baseline_results:
-            text += (
-                f" (baseline {self.baseline_results[evaluation.AVERAGE_RETURN]:.1f})"
-            )
-        self.progress.last_eval = f"{text} @ {step:,}"
+        self.progress.last_eval = f"{self.evaluation.describe(results)} @ {step:,}"
         logging.info("Eval at train step %d: %s", step, results)
-
-    def _run_episodes(self, policy) -> Dict[str, float]:
-        env = environments.make_environment(
-            self.eval_env_factory, self.eval_seed, "eval_env_factory"
-        )
-        try:
-            return evaluation.evaluate(env, policy, self.train_step, self.eval_episodes)
-        finally:
-            env.close()
 
     def _checkpoint(self) -> str:
         path = self.checkpoint_manager.save(checkpoint_number=self.train_step)

@@ -7,7 +7,7 @@ with the same seed, so both see the same episodes and numbers compare.
 
 from __future__ import annotations
 
-from typing import Dict, Mapping
+from typing import Callable, Dict, Mapping, Optional
 
 import tensorflow as tf
 from tf_agents.environments import py_environment
@@ -15,6 +15,7 @@ from tf_agents.metrics import py_metrics
 from tf_agents.policies import py_policy
 from tf_agents.train import actor
 
+from smart_control.reinforcement_learning.training import environments
 from smart_control.reinforcement_learning.training import metrics as metrics_lib
 
 AVERAGE_RETURN = "AverageReturn"
@@ -69,3 +70,56 @@ def write_summaries(
     with writer.as_default(), tf.summary.record_if(True):
         for name, value in results.items():
             tf.summary.scalar(f"{prefix}/{name}", value, step=step)
+
+
+class PeriodicEvaluation:
+    """What both train loops evaluate: the greedy policy, and a baseline once.
+
+    Every call runs on a fresh environment from `env_factory(seed)`, so all
+    evaluations (and the baseline) see the same episodes and numbers compare.
+    The baseline does not learn, so it is evaluated at the first call only.
+    """
+
+    def __init__(
+        self,
+        env_factory: Callable[..., py_environment.PyEnvironment],
+        seed: int,
+        num_episodes: int,
+        train_step: tf.Variable,
+        writer: tf.summary.SummaryWriter,
+        baseline_policy: Optional[py_policy.PyPolicy] = None,
+    ):
+        self._env_factory = env_factory
+        self._seed = seed
+        self._num_episodes = num_episodes
+        self._train_step = train_step
+        self._writer = writer
+        self._baseline_policy = baseline_policy
+        self.baseline_results: Optional[Dict[str, float]] = None
+
+    def run_episodes(self, policy: py_policy.PyPolicy) -> Dict[str, float]:
+        env = environments.make_environment(
+            self._env_factory, self._seed, "eval_env_factory"
+        )
+        try:
+            return evaluate(env, policy, self._train_step, self._num_episodes)
+        finally:
+            env.close()
+
+    def __call__(self, policy: py_policy.PyPolicy, step: int) -> Dict[str, float]:
+        """Evaluates `policy` (and the baseline, the first time); writes summaries."""
+        if self._baseline_policy is not None and self.baseline_results is None:
+            self.baseline_results = self.run_episodes(self._baseline_policy)
+        results = self.run_episodes(policy)
+        write_summaries(self._writer, "Metrics", results, step)
+        if self.baseline_results:
+            write_summaries(self._writer, "Baseline", self.baseline_results, step)
+        self._writer.flush()
+        return results
+
+    def describe(self, results: Mapping[str, float]) -> str:
+        """ "eval return X (baseline Y)" for progress lines."""
+        text = f"eval return {results[AVERAGE_RETURN]:.1f}"
+        if self.baseline_results:
+            text += f" (baseline {self.baseline_results[AVERAGE_RETURN]:.1f})"
+        return text

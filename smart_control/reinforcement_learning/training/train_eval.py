@@ -267,7 +267,6 @@ class _TrainLoop:
         )
         self.train_steps = 0
         self.last_eval: Optional[Dict[str, Any]] = None
-        self.baseline_results: Optional[Dict[str, float]] = None
         self.last_checkpoint_env_steps: Optional[int] = None
         self.ready_to_train = False
 
@@ -398,6 +397,14 @@ class _TrainLoop:
         )
         self.eval_writer = tf.summary.create_file_writer(
             run_dir.path(self.root_dir, run_dir.EVAL_DIR), flush_millis=10_000
+        )
+        self.evaluation = evaluation.PeriodicEvaluation(
+            self.eval_env_factory,
+            self.eval_seed,
+            self.eval_episodes,
+            self.train_step,
+            self.eval_writer,
+            self.baseline_policy,
         )
         self.collect_info = metrics.EpisodeInfoTotals(
             self.env, buffer_size=_COLLECT_METRICS_EPISODES
@@ -604,22 +611,13 @@ class _TrainLoop:
 
     def _evaluate(self) -> None:
         env_steps, train_step = self.counters.env_steps, self.train_steps
-        if self.baseline_policy is not None and self.baseline_results is None:
-            # The baseline does not learn and every evaluation sees the same
-            # episodes: evaluate it once.
-            self.baseline_results = self._run_episodes(self.baseline_policy)
-        results = self._run_episodes(self.greedy_policy)
-        evaluation.write_summaries(self.eval_writer, "Metrics", results, train_step)
+        results = self.evaluation(self.greedy_policy, train_step)
         evaluation.write_summaries(
             self.eval_writer,
             "MetricsByEnvSteps",
             {evaluation.AVERAGE_RETURN: results[evaluation.AVERAGE_RETURN]},
             env_steps,
         )
-        if self.baseline_results:
-            evaluation.write_summaries(
-                self.eval_writer, "Baseline", self.baseline_results, train_step
-            )
         self.eval_writer.flush()
         record = {
             "env_steps": env_steps,
@@ -630,29 +628,15 @@ class _TrainLoop:
             "elapsed_s": round(time.monotonic() - self.start_time, 2),
             "metrics": results,
         }
-        if self.baseline_results:
-            record["baseline"] = self.baseline_results
+        if self.evaluation.baseline_results:
+            record["baseline"] = self.evaluation.baseline_results
         run_dir.append_eval_metrics(self.root_dir, record)
         self.last_eval = record
         self.result.last_eval = record
-        text = f"eval return {results[evaluation.AVERAGE_RETURN]:.1f}"
-        if self.baseline_results:
-            text += (
-                f" (baseline {self.baseline_results[evaluation.AVERAGE_RETURN]:.1f})"
-            )
-        self.progress.last_eval = f"{text} @ {env_steps:,}"
+        self.progress.last_eval = f"{self.evaluation.describe(results)} @ {env_steps:,}"
         logging.info(
             "Eval at env step %d, train step %d: %s", env_steps, train_step, results
         )
-
-    def _run_episodes(self, policy: py_policy.PyPolicy) -> Dict[str, float]:
-        env = environments.make_environment(
-            self.eval_env_factory, self.eval_seed, "eval_env_factory"
-        )
-        try:
-            return evaluation.evaluate(env, policy, self.train_step, self.eval_episodes)
-        finally:
-            env.close()
 
     def _checkpoint(self) -> None:
         """Commits learner + buffer checkpoints: both first, the marker last."""
