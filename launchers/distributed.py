@@ -7,13 +7,14 @@ run as separate processes on this machine under `launchers/supervisor.py`:
   * the server starts first (from the run's starter buffer, or from its own
     newest checkpoint when resuming); the others once it has written
     server.json;
-  * every process parses the experiment's `distributed_gin_files` and
-    `distributed_bindings` (plus the run-wide bindings), so the table, the
-    agent and its weights agree;
+  * every process parses the experiment's gin files and bindings (and runs
+    in gin scope `distributed`), so the table, the agent and its weights
+    agree; the number of collectors, the ports and whether to restart come
+    from `DistributedTopology` (topology/distributed.gin);
   * output goes to logs/<process>.log and, prefixed, to the terminal;
   * a collector (or the server, or the trainer) that dies is restarted
-    unless `restart=False` (--no_restart); the trainer resumes from its
-    checkpoint, the server from its newest buffer checkpoint;
+    unless `DistributedTopology.restart = False` (--norestart); the trainer
+    resumes from its last commit, the server from its newest buffer checkpoint;
   * when the trainer finishes, collectors stop first and the server last,
     so its final checkpoint holds everything they wrote.
 
@@ -30,10 +31,11 @@ import sys
 from typing import Any, Callable, Dict, List, Optional
 
 from launchers import supervisor
-from smart_control.reinforcement_learning.utils import json_files
+from smart_control.reinforcement_learning.distributed import topology as topology_lib
+from smart_control.reinforcement_learning.utils import json_files, run_files
 
 SCRIPTS = "smart_control.reinforcement_learning.scripts"
-SERVER_FILE = "server.json"
+SERVER_FILE = run_files.SERVER_FILE
 
 
 def free_port() -> int:
@@ -43,27 +45,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _gin_args(files: List[str], bindings: List[str]) -> List[str]:
-    return [f"--gin_file={f}" for f in files] + [
-        f"--gin_bindings={b}" for b in bindings
-    ]
-
-
 def process_specs(
     train_dir: str,
     logs_dir: str,
-    gin_files: List[str],
-    bindings: List[str],
+    gin: List[str],
     num_collectors: int,
     restart: bool,
     starter_buffer: Optional[str],
     ports: Dict[str, int],
 ) -> List[supervisor.ProcessSpec]:
-    """The server, the collectors and the trainer, in start order."""
-    buffer_dir = os.path.join(train_dir, "replay_buffer")
+    """The server, the collectors and the trainer, in start order.
+
+    Args:
+      gin: The experiment's --gin_file/--gin_bindings flags, for every process.
+    """
+    buffer_dir = os.path.join(train_dir, run_files.REPLAY_BUFFER_DIR)
     replay = f"localhost:{ports['replay']}"
     variables = f"localhost:{ports['variables']}"
-    gin = _gin_args(gin_files, bindings)
     python = [sys.executable, "-m"]
     server_command = [
         *python,
@@ -130,7 +128,9 @@ def collector_stats(train_dir: str, num_collectors: int) -> Dict[str, Any]:
     """Each collector's stats.json (see distributed/collector.py), by task."""
     return {
         f"collector-{task}": json_files.read_json(
-            os.path.join(train_dir, "collect", f"task_{task}", "stats.json")
+            os.path.join(
+                run_files.collector_dir(train_dir, task), run_files.COLLECTOR_STATS_FILE
+            )
         )
         for task in range(num_collectors)
     }
@@ -139,10 +139,7 @@ def collector_stats(train_dir: str, num_collectors: int) -> Dict[str, Any]:
 def run_distributed_train(
     train_dir: str,
     logs_dir: str,
-    gin_files: List[str],
-    bindings: List[str],
-    num_collectors: int,
-    restart: bool,
+    gin: List[str],
     starter_buffer: Optional[str],
     stage: Dict[str, Any],
     save: Callable[[], None],
@@ -150,15 +147,21 @@ def run_distributed_train(
 ) -> Dict[str, Any]:
     """Runs the group until the trainer finishes; returns the supervisor summary.
 
-    `stage` (the run.json record of the train stage) is kept up to date with
-    the processes' state at every start, exit and restart.
+    The topology (collectors, ports, restarts) is `DistributedTopology()` of
+    the experiment gin has parsed. `stage` (the run.json record of the train
+    stage) is kept up to date with the processes' state at every start, exit
+    and restart.
     """
-    ports = {"replay": free_port(), "variables": free_port()}
+    topology = topology_lib.DistributedTopology()
+    num_collectors, restart = topology.num_collectors, topology.restart
+    ports = {
+        "replay": topology.replay_port or free_port(),
+        "variables": topology.variable_port or free_port(),
+    }
     specs = process_specs(
         train_dir,
         logs_dir,
-        gin_files,
-        bindings,
+        gin,
         num_collectors,
         restart,
         starter_buffer,
@@ -187,6 +190,8 @@ def run_distributed_train(
     finally:
         stage["processes"] = group.summary()
         stage["collectors"] = collector_stats(train_dir, num_collectors)
-        stage["trainer"] = json_files.read_json(os.path.join(train_dir, "DONE"))
+        stage["trainer"] = json_files.read_json(
+            os.path.join(train_dir, run_files.DONE_FILE)
+        )
         save()
     return summary

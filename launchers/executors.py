@@ -166,7 +166,7 @@ class LocalExecutor:
         return [results[index] for index in range(len(jobs))]
 
 
-@gin.configurable
+@gin.configurable(denylist=["folder"])
 class SlurmExecutor:
     """Submits jobs as one Slurm job array through submitit and waits for them.
 
@@ -180,8 +180,8 @@ class SlurmExecutor:
         folder: str,
         partition: str | None = None,
         timeout_min: int = 24 * 60,
-        cpus_per_task: int = 1,
-        mem_gb: float = 4.0,
+        cpus_per_task: int = 2,
+        mem_gb: float = 8.0,
         array_parallelism: int = 256,
         job_name: str = "smart_control",
         poll_interval_s: float = 10.0,
@@ -271,6 +271,19 @@ class SlurmExecutor:
             pending = [task for task in pending if not task.done()]
             if pending:
                 time.sleep(self.poll_interval_s)
+
+
+def slurm_defaults() -> dict:
+    """SlurmExecutor's code defaults, by argument name (what runs unbound)."""
+    import inspect
+
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(
+            SlurmExecutor.__init__
+        ).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
 
 
 def check_slurm_reachable(partition: str | None = None) -> None:

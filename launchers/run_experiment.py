@@ -3,24 +3,28 @@ r"""Runs one experiment: populate -> train -> eval, as separate processes.
     python -m launchers.run_experiment --gin_file=experiments/quickstart.gin \
         --root_dir=runs/quickstart [--gin_bindings='ReplayBufferManager.capacity = 10000']
 
-The run directory is the unit of reproducibility:
+Every stage process parses the same experiment files and the same bindings
+(see launchers/experiment.py): a binding given here reaches every stage that
+has its configurable, and a name no stage knows is an error before anything
+starts. The run directory is the unit of reproducibility:
 
     <root_dir>/
-      run.json                command line, flags, seed, package versions, git
-                              commit, host, start/end, status, and per stage:
-                              status, times, command, log
-      experiment.gin          the experiment's launcher config as parsed
+      run.json                command line, gin files and bindings, seed,
+                              package versions, git commit, host, start/end,
+                              status, and per stage: status, times, command, log
+      experiment.gin          the experiment as parsed (every setting)
       starter_buffer.json     which starter buffer the run used (path, populate
                               key, content hash)
       starter_buffer/         the starter buffer (unless --starter_buffer_cache
                               points to a shared one, as sweeps do)
       train/                  train.py's run directory (checkpoints, summaries,
                               policies, replay buffer, operative_config.gin)
-      eval_report/            eval.py's metrics.json and plots/
+      eval_report/            eval.py's metrics.json, plots/, operative_config.gin
       logs/<stage>.log        each stage's terminal output
 
-With --mode=distributed the train stage is a Reverb server, --num_collectors
-collectors and a trainer as separate processes (launchers/distributed.py):
+With --mode=distributed the train stage is a Reverb server, collectors and a
+trainer as separate processes (launchers/distributed.py; the topology is
+gin: topology/distributed.gin, DistributedTopology.*):
 
     python -m launchers.run_experiment --gin_file=experiments/quickstart.gin \
         --root_dir=runs/dist --mode=distributed --num_collectors=2
@@ -31,7 +35,7 @@ train stage records every process's pids, exit codes and restarts.
 
 Re-running into a finished root_dir does nothing and says so; into an
 interrupted one, it resumes: finished stages are skipped, populate resumes
-from its last complete run and train from its last committed checkpoint.
+from its last complete run and train from its last commit.
 
 What is reproducible: the same experiment and seed give a starter buffer with
 the same contents (populate.json's content hash) and the same schedule
@@ -44,7 +48,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -53,20 +56,25 @@ from typing import Any, Dict, List, Optional
 
 from absl import flags
 
-from launchers import distributed, experiment_config, run_records
-from smart_control.reinforcement_learning.utils import binary
+from launchers import distributed, experiment, run_records
+from smart_control.reinforcement_learning.utils import binary, run_files
 
 FLAGS = flags.FLAGS
 
 SCRIPTS = "smart_control.reinforcement_learning.scripts"
 _ABSL_INFO = re.compile(r"^I\d{4} ")
-RUN_FILE = "run.json"
-STARTER_BUFFER_FILE = "starter_buffer.json"
+RUN_FILE = run_files.RUN_FILE
+STARTER_BUFFER_FILE = run_files.STARTER_BUFFER_FILE
 NOT_BIT_REPRODUCIBLE = (
     "Reverb samples items with an unseeded random generator and TensorFlow's CPU "
     "kernels reduce in parallel, so training differs between reruns; the starter "
     "buffer contents and the schedule-baseline evaluation are reproducible."
 )
+# Flags that name a gin setting of the experiment.
+_FLAG_TO_GIN = {
+    "num_collectors": "DistributedTopology.num_collectors",
+    "restart": "DistributedTopology.restart",
+}
 
 
 def define_flags() -> None:
@@ -81,7 +89,7 @@ def define_flags() -> None:
     )
     flags.DEFINE_list(
         "stages",
-        list(experiment_config.STAGES),
+        list(experiment.STAGES),
         "Stages to run, in order: populate,train,eval.",
     )
     flags.DEFINE_enum(
@@ -89,73 +97,55 @@ def define_flags() -> None:
         "embedded",
         ["embedded", "distributed"],
         "embedded: train is one process (collect and learn in turn); distributed: "
-        "a Reverb server, --num_collectors collectors and a trainer process.",
+        "a Reverb server, collectors and a trainer process.",
     )
     flags.DEFINE_integer(
-        "num_collectors", 2, "Collector processes in --mode=distributed (>= 1)."
+        "num_collectors",
+        None,
+        "Collector processes in --mode=distributed "
+        f"(gin: {_FLAG_TO_GIN['num_collectors']}, default 2).",
     )
     flags.DEFINE_boolean(
         "restart",
-        True,
-        "In --mode=distributed, restart a process that dies (--no_restart: report "
-        "it; a dead trainer or server then fails the run).",
+        None,
+        "In --mode=distributed, restart a process that dies (--norestart: report "
+        "it; a dead trainer or server then fails the run) "
+        f"(gin: {_FLAG_TO_GIN['restart']}, default True).",
     )
 
 
-def stage_bindings(
-    config: experiment_config.ExperimentConfig, user_bindings: List[str]
-):
-    forwarded = [
-        b for b in user_bindings if not experiment_config.is_launcher_binding(b)
-    ]
-    return {
-        "populate": list(config.populate_bindings),
-        "train": [
-            f"train_eval.seed = {config.seed}",
-            *config.train_bindings,
-            *forwarded,
-        ],
-        "distributed": [
-            f"train_from_server.seed = {config.seed}",
-            f"collect.seed = {config.seed}",
-            *config.distributed_bindings,
-            *forwarded,
-        ],
-        "eval": list(config.eval_bindings),
-        # Run-wide bindings are checked strictly by train; eval applies those
-        # whose configurable it has (e.g. the environment's, not the agent's).
-        "eval_if_known": forwarded,
-    }
-
-
-def _gin_args(files: List[str], bindings: List[str]) -> List[str]:
-    return [f"--gin_file={f}" for f in files] + [
-        f"--gin_bindings={b}" for b in bindings
+def gin_args(plan: experiment.Plan) -> List[str]:
+    """The gin flags every stage process of the run gets."""
+    return [f"--gin_file={f}" for f in plan.gin_files] + [
+        f"--gin_bindings={b}" for b in plan.bindings
     ]
 
 
 def starter_buffer_dir(root_dir: str, cache: Optional[str], key: str) -> str:
     return (
-        os.path.join(cache, key) if cache else os.path.join(root_dir, "starter_buffer")
+        os.path.join(cache, key)
+        if cache
+        else os.path.join(root_dir, run_files.STARTER_BUFFER_DIR)
     )
 
 
-def populate_command(config, buffer_dir: str) -> List[str]:
+def populate_command(plan: experiment.Plan, buffer_dir: str) -> List[str]:
     resume = ["--resume"] if os.path.exists(buffer_dir) else []
     return [
         sys.executable,
         "-m",
         f"{SCRIPTS}.populate_starter_buffer",
         f"--root_dir={buffer_dir}",
-        f"--seed={config.seed}",
         "--noprogress",
         *resume,
-        *_gin_args(config.populate_gin_files, config.populate_bindings),
+        *gin_args(plan),
     ]
 
 
 def buffer_is_complete(buffer_dir: str) -> bool:
-    state = run_records.read_json(os.path.join(buffer_dir, "populate.json"))
+    state = run_records.read_json(
+        os.path.join(buffer_dir, run_files.POPULATE_STATE_FILE)
+    )
     return bool(state) and state.get("status") == "complete"
 
 
@@ -208,16 +198,12 @@ def run_stage(
 
 def run(
     root_dir: str,
-    gin_files: List[str],
-    user_bindings: List[str],
+    plan: experiment.Plan,
     cache: Optional[str],
     stages: List[str],
     mode: str = "embedded",
-    num_collectors: int = 2,
-    restart: bool = True,
 ) -> Dict[str, Any]:
-    config = experiment_config.load(gin_files, user_bindings)
-    key = experiment_config.populate_key(config, binary.resolve_gin_file)
+    """Runs the stages of a planned experiment into `root_dir`; returns run.json."""
     run_path = os.path.join(root_dir, RUN_FILE)
     record = run_records.read_json(run_path)
     if record and record.get("status") == "complete":
@@ -229,14 +215,14 @@ def run(
     record = record or {"stages": {}, "started_at": run_records.now()}
     record.update(
         command=sys.argv,
-        gin_files=gin_files,
-        gin_bindings=user_bindings,
-        seed=config.seed,
-        populate_key=key,
+        gin_files=plan.gin_files,
+        gin_bindings=plan.bindings,
+        seed=plan.seed,
+        populate_key=plan.populate_key,
         mode=mode,
         host=socket.gethostname(),
         versions=run_records.package_versions(),
-        git_commit=run_records.git_commit(os.path.dirname(os.path.abspath(__file__))),
+        git_commit=run_records.git_commit(),
         reproducibility=NOT_BIT_REPRODUCIBLE,
         status="running",
         resumed_at=run_records.now() if resumed else None,
@@ -247,13 +233,19 @@ def run(
 
     os.makedirs(root_dir, exist_ok=True)
     save()
-    with open(os.path.join(root_dir, "experiment.gin"), "w") as f:
-        f.write(run_records.experiment_config_str())
-    bindings = stage_bindings(config, user_bindings)
-    buffer_dir = starter_buffer_dir(root_dir, cache, key)
-    logs = os.path.join(root_dir, "logs")
+    with open(os.path.join(root_dir, run_files.EXPERIMENT_CONFIG_FILE), "w") as f:
+        f.write(plan.config)
+    buffer_dir = (
+        starter_buffer_dir(root_dir, cache, plan.populate_key)
+        if plan.populate_key
+        else None
+    )
+    logs = os.path.join(root_dir, run_files.LOGS_DIR)
+    train_dir = os.path.join(root_dir, run_files.TRAIN_STAGE_DIR)
     try:
-        if "populate" in stages:
+        if "populate" in stages and buffer_dir is None:
+            print("[populate] the experiment has no populate stage; skipped")
+        elif "populate" in stages:
             if buffer_is_complete(buffer_dir):
                 print(f"[populate] reusing the complete starter buffer {buffer_dir}")
                 record["stages"]["populate"] = {
@@ -263,17 +255,19 @@ def run(
             else:
                 run_stage(
                     "populate",
-                    populate_command(config, buffer_dir),
+                    populate_command(plan, buffer_dir),
                     os.path.join(logs, "populate.log"),
                     record,
                     save,
                 )
-            state = run_records.read_json(os.path.join(buffer_dir, "populate.json"))
+            state = run_records.read_json(
+                os.path.join(buffer_dir, run_files.POPULATE_STATE_FILE)
+            )
             run_records.write_json(
                 os.path.join(root_dir, STARTER_BUFFER_FILE),
                 {
                     "path": buffer_dir,
-                    "populate_key": key,
+                    "populate_key": plan.populate_key,
                     "content_hash": state["content_hash"],
                     "frames": state["frames"],
                 },
@@ -282,30 +276,22 @@ def run(
                 "path": buffer_dir,
                 "content_hash": state["content_hash"],
             }
+        starter = buffer_dir if buffer_dir and buffer_is_complete(buffer_dir) else None
         if "train" in stages and mode == "distributed":
-            run_distributed_stage(
-                root_dir,
-                config,
-                bindings["distributed"],
-                buffer_dir,
-                num_collectors,
-                restart,
-                record,
-                save,
-            )
+            run_distributed_stage(root_dir, plan, starter, record, save)
         elif "train" in stages:
             command = [
                 sys.executable,
                 "-m",
                 f"{SCRIPTS}.train",
-                f"--root_dir={os.path.join(root_dir, 'train')}",
-                *_gin_args(config.train_gin_files, bindings["train"]),
+                f"--root_dir={train_dir}",
+                *gin_args(plan),
             ]
-            if os.path.exists(os.path.join(buffer_dir, "populate.json")):
-                command.append(f"--starter_buffer={buffer_dir}")
+            if starter:
+                command.append(f"--starter_buffer={starter}")
             run_stage("train", command, os.path.join(logs, "train.log"), record, save)
         if "eval" in stages:
-            policy = os.path.join(root_dir, "train", "policies", "greedy_policy")
+            policy = os.path.join(train_dir, run_files.GREEDY_POLICY)
             if "train" not in stages and not os.path.isdir(policy):
                 print(
                     "[eval] no trained policy in this run: evaluating the schedule baseline"
@@ -316,9 +302,8 @@ def run(
                 "-m",
                 f"{SCRIPTS}.eval",
                 f"--policy={policy}",
-                f"--root_dir={os.path.join(root_dir, 'eval_report')}",
-                *_gin_args(config.eval_gin_files, bindings["eval"]),
-                *[f"--gin_bindings_if_known={b}" for b in bindings["eval_if_known"]],
+                f"--root_dir={os.path.join(root_dir, run_files.EVAL_REPORT_DIR)}",
+                *gin_args(plan),
             ]
             run_stage("eval", command, os.path.join(logs, "eval.log"), record, save)
     except BaseException:
@@ -327,7 +312,7 @@ def run(
         save()
         raise
     record["status"] = (
-        "complete" if set(stages) == set(experiment_config.STAGES) else "partial"
+        "complete" if set(stages) == set(experiment.STAGES) else "partial"
     )
     record["ended_at"] = run_records.now()
     save()
@@ -336,40 +321,29 @@ def run(
 
 def run_distributed_stage(
     root_dir: str,
-    config: experiment_config.ExperimentConfig,
-    bindings: List[str],
-    buffer_dir: str,
-    num_collectors: int,
-    restart: bool,
+    plan: experiment.Plan,
+    starter_buffer: Optional[str],
     record: Dict[str, Any],
     save,
 ) -> None:
     """The train stage as server + collectors + trainer processes."""
-    train_dir = os.path.join(root_dir, "train")
+    train_dir = os.path.join(root_dir, run_files.TRAIN_STAGE_DIR)
     stage = record["stages"].setdefault("train", {})
     stage.update(status="running", started_at=run_records.now())
     stage.pop("ended_at", None)
     save()
     print(
-        f"[train] distributed: Reverb server, {num_collectors} collector(s), trainer "
-        f"(logs in {os.path.join(root_dir, 'logs')})",
+        f"[train] distributed: Reverb server, {plan.num_collectors} collector(s), "
+        f"trainer (logs in {os.path.join(root_dir, run_files.LOGS_DIR)})",
         flush=True,
     )
     started = time.time()
-    starter = (
-        buffer_dir
-        if os.path.exists(os.path.join(buffer_dir, "populate.json"))
-        else None
-    )
     try:
         summary = distributed.run_distributed_train(
             train_dir,
-            os.path.join(root_dir, "logs"),
-            config.distributed_gin_files,
-            bindings,
-            num_collectors,
-            restart,
-            starter,
+            os.path.join(root_dir, run_files.LOGS_DIR),
+            gin_args(plan),
+            starter_buffer,
             stage,
             save,
         )
@@ -389,7 +363,7 @@ def run_distributed_stage(
         save()
         raise binary.UserError(
             f"stage train failed ({summary.get('reason')}); see "
-            f"{os.path.join(root_dir, 'logs')}"
+            f"{os.path.join(root_dir, run_files.LOGS_DIR)}"
         )
     stage["status"] = "complete"
     save()
@@ -400,14 +374,10 @@ def _failed(record) -> bool:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    binary.check_no_arguments(argv)
+    binary.require_gin_file("experiments/quickstart.gin")
     root_dir = binary.make_output_dir(FLAGS.root_dir)
-    if not FLAGS.gin_file:
-        raise binary.UserError(
-            "--gin_file is required, e.g. --gin_file=experiments/quickstart.gin"
-        )
-    unknown = set(FLAGS.stages) - set(experiment_config.STAGES)
+    unknown = set(FLAGS.stages) - set(experiment.STAGES)
     if unknown:
         raise binary.UserError(f"--stages: unknown stage(s) {sorted(unknown)}")
     cache = (
@@ -415,27 +385,14 @@ def main(argv):
         if FLAGS.starter_buffer_cache
         else None
     )
-    if FLAGS.num_collectors < 1:
-        raise binary.UserError(
-            f"--num_collectors must be >= 1, got {FLAGS.num_collectors}"
+    # Parsing the experiment imports TensorFlow and the stages' modules: their
+    # C++ logs go to <root_dir>/logs/native.log.
+    with binary.quiet_native_logs(None):
+        plan = experiment.plan(
+            FLAGS.gin_file, FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN)
         )
-
-    def interrupt(signum, frame):
-        # A SIGTERM (e.g. from a sweep executor) stops the stages in order,
-        # as Ctrl-C does, instead of killing this process outright.
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    record = run(
-        root_dir,
-        FLAGS.gin_file,
-        FLAGS.gin_bindings,
-        cache,
-        FLAGS.stages,
-        mode=FLAGS.mode,
-        num_collectors=FLAGS.num_collectors,
-        restart=FLAGS.restart,
-    )
+    binary.attach_native_log(root_dir)
+    record = run(root_dir, plan, cache, FLAGS.stages, mode=FLAGS.mode)
     _print_summary(root_dir, record)
     return 0
 
@@ -486,6 +443,11 @@ def _print_distributed_summary(stage: Dict[str, Any]) -> None:
         print(text)
 
 
-if __name__ == "__main__":
+def run_main() -> None:
+    """Console entry point (smart-control-run-experiment)."""
     define_flags()
     binary.run(main)
+
+
+if __name__ == "__main__":
+    run_main()

@@ -5,9 +5,16 @@ r"""Sweeps gin bindings: each point is a run_experiment job in its own run dir.
         --root_dir=runs/capacity_sweep [--executor=local --max_parallel=2]
 
 `--sweep` is repeatable (the points are the Cartesian product); `--sweep_file`
-reads the same `name=[values]` lines from a file. Points whose populate config
-is equal share one starter buffer, populated once before the points run.
-`--executor=slurm` submits the same jobs as a Slurm job array (submitit).
+reads the same `name=[values]` lines from a file. A swept name is any gin
+setting (`Configurable.param`, `scope/Configurable.param`) or macro (`SEED`);
+each point's bindings reach every stage process of its run. Every point is
+checked before anything runs. Points whose populate stage would be the same
+(launchers/experiment.py: a dry run's operative config) share one starter
+buffer, populated once before the points run; a sweep over the building
+populates one buffer per building.
+`--executor=slurm` submits the same jobs as a Slurm job array (submitit); its
+knobs are gin (`SlurmExecutor.*`), the --slurm_* flags set them, and the
+operative values are written into sweep.json.
 
     <root_dir>/
       sweep.json              the sweep: experiment, bindings, points, status
@@ -28,17 +35,17 @@ import ast
 import csv
 import itertools
 import os
-import signal
+import re
 import sys
 from typing import Any, Dict, List, Sequence, Tuple
 
 from absl import flags
 
-from launchers import executors, experiment_config, run_records
-from smart_control.reinforcement_learning.utils import binary
+from launchers import executors, experiment, run_records
+from smart_control.reinforcement_learning.utils import binary, run_files
 
 FLAGS = flags.FLAGS
-SWEEP_FILE = "sweep.json"
+SWEEP_FILE = run_files.SWEEP_FILE
 METRICS = {
     "return": ("policy", "return"),
     "comfort": ("policy", "comfort_violation_degree_hours"),
@@ -62,23 +69,51 @@ def define_flags() -> None:
     flags.DEFINE_enum(
         "metric", "return", sorted(METRICS), "Metric for the plot and the best point."
     )
-    flags.DEFINE_string(
-        "slurm_partition", None, "Slurm partition (default: the cluster's)."
-    )
-    flags.DEFINE_integer(
-        "slurm_timeout_min", 120, "Slurm time limit per point, minutes."
-    )
-    flags.DEFINE_integer("slurm_cpus_per_task", 2, "Slurm CPUs per point.")
-    flags.DEFINE_float("slurm_mem_gb", 8, "Slurm memory per point, GB.")
+    defaults = executors.slurm_defaults()
+    for flag_name, (gin_name, kind, help_text) in _SLURM_FLAGS.items():
+        define = {
+            "string": flags.DEFINE_string,
+            "integer": flags.DEFINE_integer,
+            "float": flags.DEFINE_float,
+        }[kind]
+        default = defaults[gin_name.split(".")[1]]
+        shown = "the cluster's default" if default is None else default
+        define(flag_name, None, f"{help_text} (gin: {gin_name}; default {shown}).")
+
+
+# --slurm_* flags: the SlurmExecutor setting each one binds.
+_SLURM_FLAGS = {
+    "slurm_partition": ("SlurmExecutor.partition", "string", "Slurm partition"),
+    "slurm_timeout_min": (
+        "SlurmExecutor.timeout_min",
+        "integer",
+        "Slurm time limit per point, minutes",
+    ),
+    "slurm_cpus_per_task": ("SlurmExecutor.cpus_per_task", "integer", "CPUs per point"),
+    "slurm_mem_gb": ("SlurmExecutor.mem_gb", "float", "Memory per point, GB"),
+    "slurm_poll_interval_s": (
+        "SlurmExecutor.poll_interval_s",
+        "float",
+        "Seconds between two sacct queries while waiting",
+    ),
+}
+_NAME = re.compile(
+    r"^([A-Za-z_][\w.]*/)*[A-Za-z_][\w.]*\.[A-Za-z_]\w*$|^[A-Z_][A-Z0-9_]*$"
+)
 
 
 def parse_sweep_line(line: str) -> Tuple[str, List[Any]]:
-    """'A.b=[1, 2]' -> ('A.b', [1, 2]); raises UserError naming the line."""
+    """'A.b=[1, 2]' -> ('A.b', [1, 2]); raises UserError naming the line.
+
+    Names are gin settings (`Configurable.param`, `scope/Configurable.param`)
+    or macros (`SEED`).
+    """
     name, sep, values = line.partition("=")
     name = name.strip()
-    if not sep or not name or "." not in name:
+    if not sep or not name or not _NAME.match(name):
         raise binary.UserError(
-            f"--sweep must look like 'Configurable.param=[v1, v2]', got {line!r}"
+            "--sweep must look like 'Configurable.param=[v1, v2]' or "
+            f"'MACRO=[v1, v2]', got {line!r}"
         )
     try:
         parsed = ast.literal_eval(values.strip())
@@ -119,6 +154,23 @@ def point_bindings(point: Dict[str, Any]) -> List[str]:
     return [f"{name} = {value!r}" for name, value in point.items()]
 
 
+def plan_points(
+    gin_files: List[str],
+    base_bindings: List[str],
+    points: Dict[str, Dict[str, Any]],
+) -> Dict[str, experiment.Plan]:
+    """Checks every point's experiment; raises UserError naming the first bad one."""
+    plans = {}
+    for name, point in points.items():
+        try:
+            plans[name] = experiment.plan(
+                gin_files, base_bindings + point_bindings(point)
+            )
+        except binary.UserError as e:
+            raise binary.UserError(f"point {name} ({point}): {e}") from None
+    return plans
+
+
 def run_sweep(
     root_dir: str,
     gin_files: List[str],
@@ -140,8 +192,13 @@ def run_sweep(
             f"{root_dir} holds another sweep ({record['spec']}); use a new --root_dir"
         )
     record = record or {"spec": spec, "started_at": run_records.now()}
+    named = {f"p{i:03d}": p for i, p in enumerate(points)}
+    plans = plan_points(gin_files, base_bindings, named)
     record.update(
-        status="running", points={f"p{i:03d}": p for i, p in enumerate(points)}
+        status="running",
+        points=named,
+        populate_keys={name: plan.populate_key for name, plan in plans.items()},
+        executor=executor_settings(executor),
     )
     run_records.write_json(sweep_path, record)
 
@@ -154,21 +211,16 @@ def run_sweep(
         *[f"--gin_file={f}" for f in gin_files],
     ]
 
-    # Wave 1: one populate per distinct populate config.
+    # Wave 1: one populate per distinct populate stage.
     keys = {}
-    for name, point in record["points"].items():
-        bindings = base_bindings + point_bindings(point)
-        config = experiment_config.load(gin_files, bindings)
-        keys.setdefault(
-            experiment_config.populate_key(config, binary.resolve_gin_file), name
-        )
+    for name, plan in plans.items():
+        if plan.populate_key is not None:
+            keys.setdefault(plan.populate_key, name)
     populate_jobs = []
     for key, name in keys.items():
-        if os.path.exists(os.path.join(cache, key, "populate.json")) and _populated(
-            cache, key
-        ):
+        if _populated(cache, key):
             continue
-        bindings = base_bindings + point_bindings(record["points"][name])
+        bindings = plans[name].bindings
         populate_jobs.append(
             executors.Job(
                 name=f"populate-{key}",
@@ -190,9 +242,9 @@ def run_sweep(
 
     # Wave 2: the points that are not complete yet.
     jobs, skipped = [], []
-    for name, point in record["points"].items():
+    for name in record["points"]:
         point_dir = os.path.join(root_dir, "points", name)
-        run = run_records.read_json(os.path.join(point_dir, "run.json"))
+        run = run_records.read_json(os.path.join(point_dir, run_files.RUN_FILE))
         if run and run.get("status") == "complete":
             skipped.append(name)
             continue
@@ -203,10 +255,7 @@ def run_sweep(
                     *base,
                     f"--root_dir={point_dir}",
                     f"--starter_buffer_cache={cache}",
-                    *[
-                        f"--gin_bindings={b}"
-                        for b in base_bindings + point_bindings(point)
-                    ],
+                    *[f"--gin_bindings={b}" for b in plans[name].bindings],
                 ],
                 log_path=os.path.join(logs, f"{name}.log"),
             )
@@ -230,7 +279,9 @@ def run_sweep(
 
 
 def _populated(cache: str, key: str) -> bool:
-    state = run_records.read_json(os.path.join(cache, key, "populate.json"))
+    state = run_records.read_json(
+        os.path.join(cache, key, run_files.POPULATE_STATE_FILE)
+    )
     return bool(state) and state.get("status") == "complete"
 
 
@@ -240,9 +291,11 @@ def collect_results(
     rows = []
     for name, point in points.items():
         point_dir = os.path.join(root_dir, "points", name)
-        run = run_records.read_json(os.path.join(point_dir, "run.json")) or {}
+        run = run_records.read_json(os.path.join(point_dir, run_files.RUN_FILE)) or {}
         metrics = run_records.read_json(
-            os.path.join(point_dir, "eval_report", "metrics.json")
+            os.path.join(
+                point_dir, run_files.EVAL_REPORT_DIR, run_files.EVAL_METRICS_FILE
+            )
         )
         row = {
             "point": name,
@@ -364,32 +417,32 @@ def _fmt(value) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
-def make_executor():
-    if FLAGS.executor == "local":
-        return executors.LocalExecutor(max_parallel=FLAGS.max_parallel)
-    # Only flags given on the command line are passed, so gin bindings of
-    # SlurmExecutor.* hold otherwise.
-    given = {
-        "partition": "slurm_partition",
-        "timeout_min": "slurm_timeout_min",
-        "cpus_per_task": "slurm_cpus_per_task",
-        "mem_gb": "slurm_mem_gb",
-    }
-    kwargs = {
-        arg: FLAGS[flag].value for arg, flag in given.items() if FLAGS[flag].present
-    }
-    return executors.SlurmExecutor(
-        folder=os.path.join(os.path.abspath(FLAGS.root_dir), "slurm"), **kwargs
+def executor_bindings() -> List[str]:
+    """The --slurm_* flags given, as SlurmExecutor bindings."""
+    return binary.flag_bindings(
+        {flag: gin_name for flag, (gin_name, _, _) in _SLURM_FLAGS.items()}
     )
 
 
+def make_executor(root_dir: str):
+    """The executor, configured by gin (parsed with the experiment's bindings)."""
+    if FLAGS.executor == "local":
+        return executors.LocalExecutor(max_parallel=FLAGS.max_parallel)
+    return executors.SlurmExecutor(folder=os.path.join(root_dir, "slurm"))
+
+
+def executor_settings(executor) -> Dict[str, Any]:
+    """What the executor runs with (recorded in sweep.json)."""
+    settings = {"type": type(executor).__name__}
+    settings.update(
+        {k: v for k, v in vars(executor).items() if isinstance(v, (int, float, str))}
+    )
+    return settings
+
+
 def main(argv):
-    if len(argv) > 1:
-        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.gin_file:
-        raise binary.UserError(
-            "--gin_file is required, e.g. --gin_file=experiments/quickstart.gin"
-        )
+    binary.check_no_arguments(argv)
+    binary.require_gin_file("experiments/quickstart.gin")
     if FLAGS.max_parallel < 1:
         raise binary.UserError(f"--max_parallel must be >= 1, got {FLAGS.max_parallel}")
     lines = list(FLAGS.sweep)
@@ -400,15 +453,17 @@ def main(argv):
             lines += f.read().splitlines()
     axes = sweep_axes(lines)
     root_dir = binary.make_output_dir(FLAGS.root_dir)
-    # A cancelled batch job gets SIGTERM: stop the points as Ctrl-C would.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    bindings = FLAGS.gin_bindings + executor_bindings()
+    # The base experiment with the launcher's bindings: checks them and
+    # configures the executor (each point is checked again in run_sweep).
+    # Parsing imports TensorFlow: its C++ logs go to <root_dir>/logs/native.log.
+    with binary.quiet_native_logs(None):
+        experiment.plan(FLAGS.gin_file, bindings)
+    binary.attach_native_log(root_dir)
+    executor = make_executor(root_dir)
+    stage_bindings = [b for b in bindings if not experiment.is_launcher_binding(b)]
     outcome = run_sweep(
-        root_dir,
-        FLAGS.gin_file,
-        FLAGS.gin_bindings,
-        axes,
-        make_executor(),
-        FLAGS.metric,
+        root_dir, FLAGS.gin_file, stage_bindings, axes, executor, FLAGS.metric
     )
     print(
         f"Sweep of {len(outcome['rows'])} points ({len(outcome['skipped'])} skipped as complete):"
@@ -426,6 +481,11 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def run_main() -> None:
+    """Console entry point (smart-control-sweep)."""
     define_flags()
     binary.run(main)
+
+
+if __name__ == "__main__":
+    run_main()

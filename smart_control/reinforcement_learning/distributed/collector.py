@@ -36,7 +36,8 @@ from absl import logging
 from tf_agents.drivers import py_driver
 from tf_agents.metrics import py_metrics
 from tf_agents.policies import py_tf_eager_policy
-from tf_agents.train.utils import spec_utils, train_utils
+from tf_agents.train import interval_trigger
+from tf_agents.train.utils import train_utils
 from tf_agents.trajectories import trajectory as trajectory_lib
 
 from smart_control.reinforcement_learning.distributed import (
@@ -44,16 +45,13 @@ from smart_control.reinforcement_learning.distributed import (
     server_health,
     variables,
 )
-from smart_control.reinforcement_learning.training import environments, metrics
-from smart_control.reinforcement_learning.utils import json_files
+from smart_control.reinforcement_learning.training import metrics
+from smart_control.reinforcement_learning.training.builder import ExperimentBuilder
+from smart_control.reinforcement_learning.training.config import TrainConfig
+from smart_control.reinforcement_learning.utils import json_files, run_files, validation
 
-COLLECT_DIR = "collect"
-STATS_FILE = "stats.json"
-
-
-def task_dir(root_dir: str, task: int) -> str:
-    """Where collector `task` writes its summaries and stats."""
-    return os.path.join(root_dir, COLLECT_DIR, f"task_{task}")
+STATS_FILE = run_files.COLLECTOR_STATS_FILE
+task_dir = run_files.collector_dir
 
 
 @dataclasses.dataclass
@@ -114,6 +112,7 @@ def _seed(seed: int, task: int, env_steps: int) -> int:
         "variable_server_address",
         "task",
         "stop",
+        "config",
         "on_ready",
     ]
 )
@@ -123,14 +122,12 @@ def collect(
     variable_server_address: Optional[str],
     task: int = 0,
     stop: Optional[threading.Event] = None,
-    env_factory: environments.EnvFactory = gin.REQUIRED,
-    agent_factory: Callable[..., Any] = gin.REQUIRED,
+    config: Optional[TrainConfig] = None,
     initial_policy_factory: Optional[Callable[..., Any]] = None,
     max_env_steps: int = 0,
     steps_per_run: int = 50,
     weight_update_interval: int = 200,
     summary_interval: int = 1000,
-    seed: int = 0,
     stall_log_interval_s: float = 30.0,
     connect_timeout_s: float = 600.0,
     on_ready: Optional[Callable[[], None]] = None,
@@ -144,9 +141,8 @@ def collect(
         collects with the initial policy only.
       task: Index of this collector: its seeds and summary directory.
       stop: Set it (SIGTERM) to flush and return.
-      env_factory: Builds the environment, called with `seed=` if it takes one.
-      agent_factory: Builds the agent whose collect policy acts (the same
-        gin-configured factory the trainer uses).
+      config: The learning setup (environment, agent, seed); None builds
+        `TrainConfig()` from gin, as the trainer and the server do.
       initial_policy_factory: `factory(time_step_spec, action_spec)` of a
         PyPolicy acting until the first weights arrive; None uses the agent's
         untrained collect policy.
@@ -155,8 +151,6 @@ def collect(
       steps_per_run: Env steps between checks of the stop flag and the server.
       weight_update_interval: Env steps between checks for new weights.
       summary_interval: Env steps between summaries and stats.json updates.
-      seed: Base seed; the environment and policy seeds derive from
-        (seed, task, env steps at start).
       stall_log_interval_s: Seconds without progress between log lines.
       connect_timeout_s: How long to wait for the servers at start.
       on_ready: Called once connected, before the first step.
@@ -167,29 +161,24 @@ def collect(
         ("steps_per_run", steps_per_run, 1),
         ("weight_update_interval", weight_update_interval, 1),
         ("summary_interval", summary_interval, 1),
-        ("seed", seed, 0),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(
-                f"collect.{name} must be an integer >= {minimum}, got {value!r}"
-            )
+        validation.check_int(f"collect.{name}", value, minimum)
+    config = config if config is not None else TrainConfig()
+    builder = ExperimentBuilder(config)
     stop = stop or threading.Event()
     out_dir = task_dir(root_dir, task)
     stats_path = os.path.join(out_dir, STATS_FILE)
     stats = CollectStats(**(json_files.read_json(stats_path) or {"task": task}))
     stats.task = task
     stats.starts += 1
-    run_seed = _seed(seed, task, stats.env_steps)
+    run_seed = _seed(config.seed, task, stats.env_steps)
     tf.random.set_seed(run_seed % 2**31)
 
-    env = environments.make_environment(env_factory, run_seed, "env_factory")
+    env = builder.make_environment(run_seed)
     manager = None
     try:
-        _, action_spec, time_step_spec = spec_utils.get_tensor_specs(env)
         train_step = train_utils.create_train_step()
-        agent = agent_factory(
-            time_step_spec, action_spec, train_step_counter=train_step
-        )
+        agent = builder.make_agent(env, train_step)
         policies = {
             "agent": py_tf_eager_policy.PyTFEagerPolicy(
                 agent.collect_policy, use_tf_function=True
@@ -206,7 +195,7 @@ def collect(
             stop,
             give_up_after_s=connect_timeout_s,
         )
-        manager = remote_replay.connect(replay_server_address, agent)
+        manager = remote_replay.connect(replay_server_address, builder.data_spec(env))
         observer = manager.get_replay_buffer_and_observer()[1]
         subscriber = None
         if variable_server_address:
@@ -244,10 +233,25 @@ def collect(
         env.close()
 
 
+@dataclasses.dataclass
 class _CollectLoop:
-    def __init__(self, **settings: Any):
-        for name, value in settings.items():
-            setattr(self, name, value)
+    env: Any
+    observer: Any
+    manager: Any
+    policies: Dict[str, Any]
+    subscriber: Optional[variables.WeightSubscriber]
+    stats: CollectStats
+    stats_path: str
+    out_dir: str
+    train_step: tf.Variable
+    replay_server_address: str
+    max_env_steps: int
+    steps_per_run: int
+    weight_update_interval: int
+    summary_interval: int
+    stall_log_interval_s: float
+
+    def __post_init__(self):
         self.counters = metrics.RunCounters(self.stats.env_steps, self.stats.episodes)
         self.items = _ItemCounter(
             self.manager.sequence_length, self.manager.stride_length
@@ -271,15 +275,23 @@ class _CollectLoop:
         stats = self.stats
         start = time.monotonic()
         start_wall = stats.wall_time_s
-        policy = self._initial_policy_name()
+        self.policy = self._initial_policy_name()
         logging.info(
             "Collector %d: starting at env step %d with the %s policy.",
             stats.task,
             stats.env_steps,
-            policy,
+            self.policy,
         )
-        next_weights = self.counters.env_steps + self.weight_update_interval
-        next_summary = self.counters.env_steps + self.summary_interval
+        at = self.counters.env_steps
+        # A no-op trigger without a subscriber: the interval <= 0 case.
+        weights = interval_trigger.IntervalTrigger(
+            self.weight_update_interval if self.subscriber else 0,
+            self._update_weights,
+            start=at,
+        )
+        summaries = interval_trigger.IntervalTrigger(
+            self.summary_interval, self._write_summaries, start=at
+        )
         time_step = self.env.reset()
         monitor = server_health.ServerMonitor(
             self.replay_server_address, "replay server"
@@ -302,29 +314,28 @@ class _CollectLoop:
                     )
                     stall.progress()
                     continue
-                time_step, _ = self._driver(policy).run(time_step)
+                time_step, _ = self._driver(self.policy).run(time_step)
                 stall.progress()
-                if self.subscriber and self.counters.env_steps >= next_weights:
-                    next_weights = self.counters.env_steps + self.weight_update_interval
-                    if self.subscriber.update():
-                        if policy != "agent":
-                            logging.info(
-                                "Collector %d: weights of train step %d arrived; "
-                                "collecting with the agent's policy.",
-                                stats.task,
-                                self.subscriber.version,
-                            )
-                        policy = "agent"
+                weights(self.counters.env_steps)
                 self._update_stats(start, start_wall, outages_at_start, monitor)
-                if self.counters.env_steps >= next_summary:
-                    next_summary = self.counters.env_steps + self.summary_interval
-                    self._write_summaries()
+                summaries(self.counters.env_steps)
             if monitor.reachable:
                 self.observer.flush()
         self._update_stats(start, start_wall, outages_at_start, monitor)
         self._write_summaries()
         self.writer.flush()
         return stats
+
+    def _update_weights(self) -> None:
+        if self.subscriber.update():
+            if self.policy != "agent":
+                logging.info(
+                    "Collector %d: weights of train step %d arrived; "
+                    "collecting with the agent's policy.",
+                    self.stats.task,
+                    self.subscriber.version,
+                )
+            self.policy = "agent"
 
     def _initial_policy_name(self) -> str:
         if self.subscriber is not None and self.subscriber.update():

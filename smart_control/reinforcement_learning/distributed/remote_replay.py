@@ -18,12 +18,13 @@ def _configured_table_name() -> str:
 
 
 def connect(
-    address: str, agent: Any, timeout_s: int = 30
+    address: str, data_spec: Any, timeout_s: int = 30
 ) -> replay_buffer.ReplayBufferManager:
-    """Connects to the server's table, checking the agent's spec against it.
+    """Connects to the server's table, checking `data_spec` against it.
 
     The capacity is the server's (it owns the table), so collectors and the
-    trainer need no capacity of their own in gin.
+    trainer need no capacity of their own in gin; the sequence length is
+    `ReplayBufferManager.sequence_length`, as on the server.
     """
     table_name = _configured_table_name()
     info = reverb.Client(address).server_info(timeout=timeout_s)
@@ -33,11 +34,10 @@ def connect(
             f"(tables: {sorted(info)})"
         )
     manager = replay_buffer.ReplayBufferManager(
-        data_spec=agent.collect_data_spec,
+        data_spec=data_spec,
         capacity=int(info[table_name].max_size),
         checkpoint_dir=None,
         server_address=address,
-        sequence_length=agent.train_sequence_length or 2,
     )
     manager.create_replay_buffer()
     return manager

@@ -41,9 +41,9 @@ from smart_control.reinforcement_learning.observers.collection_observers import 
 from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
     ReplayBufferManager,
 )
-from smart_control.reinforcement_learning.utils import json_files
+from smart_control.reinforcement_learning.utils import json_files, run_files, specs
 
-STATE_FILE = "populate.json"
+STATE_FILE = run_files.POPULATE_STATE_FILE
 
 
 class BufferExistsError(FileExistsError):
@@ -148,6 +148,7 @@ class _Progress:
         "overwrite",
         "show_progress",
         "on_buffer_dir_ready",
+        "dry_run",
     ]
 )
 def populate_starter_buffer(
@@ -161,7 +162,8 @@ def populate_starter_buffer(
     policy_factory: Callable[..., Any] = gin.REQUIRED,
     show_progress: bool = True,
     on_buffer_dir_ready: Optional[Callable[[str], Any]] = None,
-) -> PopulateSummary:
+    dry_run: bool = False,
+) -> Optional[PopulateSummary]:
     """Runs the populate policy in the environment and checkpoints each run.
 
     Args:
@@ -177,9 +179,14 @@ def populate_starter_buffer(
       show_progress: Draw a progress bar on stderr.
       on_buffer_dir_ready: Called with `buffer_dir` once every check has
         passed, before anything is written there.
+      dry_run: Build the environment, the policy and the manager as a run
+        would (so gin's operative config then says what a populate with this
+        config runs: launchers derive a starter buffer's identity from it),
+        check the arguments, and return None without touching `buffer_dir`.
 
     Returns:
-      A summary of the whole buffer (all runs, including earlier calls).
+      A summary of the whole buffer (all runs, including earlier calls), or
+      None for a dry run.
 
     Raises:
       BufferExistsError: If `buffer_dir` holds a buffer and neither `resume`
@@ -195,8 +202,8 @@ def populate_starter_buffer(
     buffer_dir = os.path.abspath(buffer_dir)
     started = time.time()
 
-    state = _read_state(buffer_dir)
-    if _holds_a_buffer(buffer_dir) and not (resume or overwrite):
+    state = None if dry_run else _read_state(buffer_dir)
+    if not dry_run and _holds_a_buffer(buffer_dir) and not (resume or overwrite):
         raise BufferExistsError(
             f"a replay buffer already exists in {buffer_dir}; "
             "pass --resume to continue it or --overwrite to replace it"
@@ -218,9 +225,19 @@ def populate_starter_buffer(
             probe_env.action_spec(),
         )
     )
-    data_spec = tensor_spec.from_spec(probe_policy.trajectory_spec)
+    # The one derivation of the table's data spec every stage uses; a policy
+    # that writes something else (e.g. policy info) cannot fill this buffer.
+    data_spec = specs.collect_data_spec(probe_env)
+    policy_spec = tensor_spec.from_spec(probe_policy.trajectory_spec)
+    if not specs.same_specs(policy_spec, data_spec):
+        raise ValueError(
+            f"the populate policy writes {policy_spec}, the replay table stores "
+            f"{data_spec} (policy info is not stored)"
+        )
     probe_env.close()
     manager = ReplayBufferManager(data_spec=data_spec, checkpoint_dir=buffer_dir)
+    if dry_run:
+        return None
 
     if overwrite and os.path.isdir(buffer_dir):
         logging.info("Removing the existing buffer in %s (--overwrite).", buffer_dir)

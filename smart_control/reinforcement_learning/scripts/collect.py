@@ -4,13 +4,13 @@ r"""A collector of a distributed run: acts in its own building, feeds Reverb.
         --root_dir=runs/dist/train --task=0 \
         --replay_buffer_server_address=HOST:8000 \
         --variable_container_server_address=HOST:8001 \
-        --gin_file=distributed/building_sac.gin
+        --gin_file=experiments/quickstart.gin
 
 Runs the agent's collect policy (weights pulled from the trainer through
 the weights table; the populate policy until the first weights arrive) in an
 environment seeded by --task, and writes trajectories to the replay server.
-It runs until SIGTERM/Ctrl-C (then flushes and exits 0) or until
-collect.max_env_steps. A lost server is waited for with backoff; a restarted
+It runs in gin scope `distributed` (topology/distributed.gin) until
+SIGTERM/Ctrl-C (then flushes and exits 0) or until collect.max_env_steps. A lost server is waited for with backoff; a restarted
 one is written to again. Writes under <root_dir>/collect/task_<task>/:
 summaries, stats.json, operative_config.gin, logs/native.log.
 """
@@ -26,7 +26,6 @@ from absl import flags
 from smart_control.reinforcement_learning.utils import binary
 
 FLAGS = flags.FLAGS
-DEFAULT_GIN_FILE = "distributed/building_sac.gin"
 
 
 def define_flags() -> None:
@@ -57,8 +56,8 @@ def define_flags() -> None:
 
 
 def main(argv) -> int:
-    if len(argv) > 1:
-        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    binary.check_no_arguments(argv)
+    binary.require_gin_file("experiments/quickstart.gin")
     if FLAGS.task < 0:
         raise binary.UserError(f"--task must be >= 0, got {FLAGS.task}")
     if not FLAGS.replay_buffer_server_address:
@@ -67,12 +66,18 @@ def main(argv) -> int:
     binary.check_address_flag("variable_container_server_address", required=False)
     root_dir = binary.make_output_dir(FLAGS.root_dir)
     with binary.quiet_native_logs(None):
-        from smart_control.reinforcement_learning.distributed import collector
+        import gin
 
-    bindings = list(FLAGS.gin_bindings)
-    if FLAGS.max_env_steps is not None:
-        bindings.append(f"collect.max_env_steps = {FLAGS.max_env_steps}")
-    binary.parse_gin(FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings)
+        from smart_control.reinforcement_learning.distributed import (
+            collector,
+            topology,
+        )
+
+    binary.parse_gin(
+        FLAGS.gin_file,
+        FLAGS.gin_bindings
+        + binary.flag_bindings({"max_env_steps": "collect.max_env_steps"}),
+    )
     out_dir = collector.task_dir(root_dir, FLAGS.task)
 
     stop = threading.Event()
@@ -92,14 +97,15 @@ def main(argv) -> int:
             flush=True,
         )
 
-    stats = collector.collect(
-        root_dir,
-        FLAGS.replay_buffer_server_address,
-        FLAGS.variable_container_server_address,
-        task=FLAGS.task,
-        stop=stop,
-        on_ready=on_ready,
-    )
+    with gin.config_scope(topology.SCOPE):
+        stats = collector.collect(
+            root_dir,
+            FLAGS.replay_buffer_server_address,
+            FLAGS.variable_container_server_address,
+            task=FLAGS.task,
+            stop=stop,
+            on_ready=on_ready,
+        )
     binary.write_operative_config(out_dir)
     version = (
         "initial policy only"

@@ -31,12 +31,6 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "seed", None, "Episode i uses environment seed seed + i (gin: evaluate.seed)."
 )
-flags.DEFINE_multi_string(
-    "gin_bindings_if_known",
-    [],
-    "Gin bindings applied only if this binary has their configurable (run-wide "
-    "bindings a launcher forwards, e.g. a swept ReplayBufferManager.capacity).",
-)
 FLAGS = flags.FLAGS
 
 _FLAG_TO_GIN = {"num_episodes": "evaluate.num_episodes", "seed": "evaluate.seed"}
@@ -56,9 +50,7 @@ def main(argv):
     with binary.quiet_native_logs(output_dir):
         from smart_control.reinforcement_learning.evaluation import evaluate
 
-    binary.parse_gin(
-        FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings, FLAGS.gin_bindings_if_known
-    )
+    binary.parse_gin(FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings)
     report = evaluate.evaluate(policy, output_dir)
     binary.write_operative_config(output_dir)
     _print_summary(report, output_dir)

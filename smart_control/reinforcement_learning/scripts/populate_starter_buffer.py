@@ -14,7 +14,9 @@ The buffer is written to `<buffer_root>/<buffer_name>` (or `--root_dir`): the
 manager's checkpoints and metadata, `populate.json`, `operative_config.gin`
 and `logs/native.log`. Flags that name a gin setting (--capacity,
 --sequence_length, --steps_per_run, --num_runs, --seed) become gin bindings
-after the gin files, so the operative config records what ran.
+after the gin files, so the operative config records what ran. The stage
+runs in gin scope `populate` (`populate/ReplayBufferManager.capacity` is the
+starter buffer's capacity).
 """
 
 from __future__ import annotations
@@ -27,48 +29,61 @@ from absl import flags
 from smart_control.reinforcement_learning.utils import binary
 
 DEFAULT_GIN_FILE = "populate/starter_buffer.gin"
-
-binary.define_common_flags(
-    root_dir_help="Buffer directory to write; default <buffer_root>/<buffer_name>."
-)
-flags.DEFINE_string(
-    "buffer_name", None, "Name of the starter buffer (a directory name)."
-)
-flags.DEFINE_string(
-    "buffer_root", "starter_buffers", "Directory that holds starter buffers."
-)
-flags.DEFINE_integer(
-    "capacity", None, "Buffer capacity in items (gin: ReplayBufferManager.capacity)."
-)
-flags.DEFINE_integer(
-    "sequence_length",
-    None,
-    "Steps per item (gin: ReplayBufferManager.sequence_length).",
-)
-flags.DEFINE_integer(
-    "steps_per_run",
-    None,
-    "Environment steps per run; 672 = one week of 15-minute steps.",
-)
-flags.DEFINE_integer("num_runs", None, "Runs (episodes from a fresh reset) to collect.")
-flags.DEFINE_integer(
-    "seed", None, "Base seed; run i uses a seed derived from (seed, i)."
-)
-flags.DEFINE_boolean(
-    "resume", False, "Continue an interrupted populate of this buffer."
-)
-flags.DEFINE_boolean("overwrite", False, "Replace an existing buffer of this name.")
-flags.DEFINE_boolean("progress", True, "Show a progress bar.")
-
 FLAGS = flags.FLAGS
 
+# Flags that name a gin setting. The populate stage runs in gin scope
+# `populate`: the capacity is the starter buffer's own; the sequence length
+# is shared with the training buffer that will load it.
 _FLAG_TO_GIN = {
-    "capacity": "ReplayBufferManager.capacity",
+    "capacity": "populate/ReplayBufferManager.capacity",
     "sequence_length": "ReplayBufferManager.sequence_length",
     "steps_per_run": "populate_starter_buffer.steps_per_run",
     "num_runs": "populate_starter_buffer.num_runs",
     "seed": "populate_starter_buffer.seed",
 }
+SCOPE = "populate"
+
+
+def define_flags() -> None:
+    binary.define_common_flags(
+        root_dir_help="Buffer directory to write; default <buffer_root>/<buffer_name>."
+    )
+    flags.DEFINE_string(
+        "buffer_name", None, "Name of the starter buffer (a directory name)."
+    )
+    flags.DEFINE_string(
+        "buffer_root", "starter_buffers", "Directory that holds starter buffers."
+    )
+    flags.DEFINE_integer(
+        "capacity", None, f"Buffer capacity in items (gin: {_FLAG_TO_GIN['capacity']})."
+    )
+    flags.DEFINE_integer(
+        "sequence_length",
+        None,
+        f"Steps per item (gin: {_FLAG_TO_GIN['sequence_length']}).",
+    )
+    flags.DEFINE_integer(
+        "steps_per_run",
+        None,
+        "Environment steps per run; 672 = one week of 15-minute steps "
+        f"(gin: {_FLAG_TO_GIN['steps_per_run']}).",
+    )
+    flags.DEFINE_integer(
+        "num_runs",
+        None,
+        f"Runs (episodes from a fresh reset) to collect (gin: {_FLAG_TO_GIN['num_runs']}).",
+    )
+    flags.DEFINE_integer(
+        "seed",
+        None,
+        "Base seed; run i uses a seed derived from (seed, i) "
+        f"(gin: {_FLAG_TO_GIN['seed']}).",
+    )
+    flags.DEFINE_boolean(
+        "resume", False, "Continue an interrupted populate of this buffer."
+    )
+    flags.DEFINE_boolean("overwrite", False, "Replace an existing buffer of this name.")
+    flags.DEFINE_boolean("progress", True, "Show a progress bar.")
 
 
 def _buffer_dir() -> str:
@@ -86,30 +101,27 @@ def _buffer_dir() -> str:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    binary.check_no_arguments(argv)
     buffer_dir = _buffer_dir()
     gin_files = FLAGS.gin_file or [DEFAULT_GIN_FILE]
     gin_files = [binary.resolve_gin_file(f) for f in gin_files]
-    bindings = list(FLAGS.gin_bindings)
-    for flag_name, gin_name in _FLAG_TO_GIN.items():
-        value = FLAGS[flag_name].value
-        if value is not None:
-            bindings.append(f"{gin_name} = {value!r}")
 
     with binary.quiet_native_logs(None):
+        import gin
+
         from smart_control.reinforcement_learning.populate import starter_buffer
 
-    binary.parse_gin(gin_files, bindings)
-    summary = starter_buffer.populate_starter_buffer(
-        buffer_dir,
-        resume=FLAGS.resume,
-        overwrite=FLAGS.overwrite,
-        show_progress=FLAGS.progress and sys.stderr.isatty(),
-        # Only once every check passed (and --overwrite removed the old buffer)
-        # may anything be written into the buffer directory.
-        on_buffer_dir_ready=binary.attach_native_log,
-    )
+    binary.parse_gin(gin_files, FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN))
+    with gin.config_scope(SCOPE):
+        summary = starter_buffer.populate_starter_buffer(
+            buffer_dir,
+            resume=FLAGS.resume,
+            overwrite=FLAGS.overwrite,
+            show_progress=FLAGS.progress and sys.stderr.isatty(),
+            # Only once every check passed (and --overwrite removed the old
+            # buffer) may anything be written into the buffer directory.
+            on_buffer_dir_ready=binary.attach_native_log,
+        )
     binary.write_operative_config(buffer_dir)
     _print_summary(summary)
     return 0
@@ -128,7 +140,8 @@ def _print_summary(summary) -> None:
 
 
 def run() -> None:
-    """Console entry point."""
+    """Console entry point (smart-control-populate)."""
+    define_flags()
     binary.run(main)
 
 

@@ -12,13 +12,14 @@ the server checkpoints every --checkpoint_interval_s seconds and when stopped
 (checkpoints/, metadata.json, server.json while running, operative_config.gin,
 logs/native.log).
 
-For distributed runs (collect.py + train.py), a gin config that binds
-`serve_replay_buffer.agent_factory` (configs/distributed/*.gin) also serves
-that agent's policy weights table at --variable_container_port:
+For distributed runs (collect.py + train.py), --variable_container_port also
+serves the experiment's agent's policy weights table there (TrainConfig's
+agent, as the trainer and collectors build it). The server runs in gin scope
+`distributed` (topology/distributed.gin):
 
     python -m smart_control.reinforcement_learning.scripts.reverb_server \
         --root_dir=RUN/train/replay_buffer --port=8000 \
-        --variable_container_port=8001 --gin_file=distributed/building_sac.gin
+        --variable_container_port=8001 --gin_file=experiments/quickstart.gin
 """
 
 from __future__ import annotations
@@ -32,60 +33,56 @@ from absl import flags
 from smart_control.reinforcement_learning.utils import binary
 
 DEFAULT_GIN_FILE = "reverb_server/building.gin"
-
-binary.define_common_flags(
-    root_dir_help="Buffer directory: checkpoints are written and restored here."
-)
-flags.DEFINE_integer("port", 0, "Port to serve on; 0 picks a free one (printed).")
-flags.DEFINE_integer(
-    "variable_container_port",
-    0,
-    "Port of the policy weights table (with an agent in gin); 0 picks a free one.",
-)
-flags.DEFINE_string(
-    "starter_buffer",
-    None,
-    "Buffer directory loaded when --root_dir holds no checkpoint yet "
-    "(gin: serve_replay_buffer.starter_buffer).",
-)
-flags.DEFINE_float(
-    "checkpoint_interval_s",
-    None,
-    "Seconds between checkpoints; 0: only on shutdown (gin: serve_replay_buffer.checkpoint_interval_s).",
-)
 FLAGS = flags.FLAGS
 
 
+def define_flags() -> None:
+    binary.define_common_flags(
+        root_dir_help="Buffer directory: checkpoints are written and restored here."
+    )
+    flags.DEFINE_integer("port", 0, "Port to serve on; 0 picks a free one (printed).")
+    flags.DEFINE_integer(
+        "variable_container_port",
+        None,
+        "Also serve the agent's policy weights table on this port (0 picks a free "
+        "one); without it, no weights table.",
+    )
+    flags.DEFINE_string(
+        "starter_buffer",
+        None,
+        "Buffer directory loaded when --root_dir holds no checkpoint yet.",
+    )
+    flags.DEFINE_float(
+        "checkpoint_interval_s",
+        None,
+        "Seconds between checkpoints; 0: only on shutdown "
+        "(gin: serve_replay_buffer.checkpoint_interval_s).",
+    )
+
+
 def main(argv):
-    if len(argv) > 1:
-        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    binary.check_no_arguments(argv)
     for name in ("port", "variable_container_port"):
         value = getattr(FLAGS, name)
-        if value < 0 or value > 65535:
+        if value is not None and (value < 0 or value > 65535):
             raise binary.UserError(f"--{name} must be in 0..65535, got {value}")
     if FLAGS.starter_buffer and not os.path.exists(FLAGS.starter_buffer):
         raise binary.UserError(
             f"--starter_buffer: no such directory {FLAGS.starter_buffer}"
         )
     buffer_dir = binary.make_output_dir(FLAGS.root_dir)
-    bindings = list(FLAGS.gin_bindings)
-    if FLAGS.checkpoint_interval_s is not None:
-        bindings.append(
-            f"serve_replay_buffer.checkpoint_interval_s = {FLAGS.checkpoint_interval_s!r}"
-        )
-    if FLAGS.variable_container_port:
-        bindings.append(
-            f"serve_replay_buffer.variable_port = {FLAGS.variable_container_port}"
-        )
-    if FLAGS.starter_buffer:
-        bindings.append(
-            "serve_replay_buffer.starter_buffer = "
-            f"{os.path.abspath(FLAGS.starter_buffer)!r}"
-        )
     with binary.quiet_native_logs(buffer_dir):
-        from smart_control.reinforcement_learning.replay_buffer import serving
+        import gin
 
-    binary.parse_gin(FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings)
+        from smart_control.reinforcement_learning.distributed import server, topology
+
+    binary.parse_gin(
+        FLAGS.gin_file or [DEFAULT_GIN_FILE],
+        FLAGS.gin_bindings
+        + binary.flag_bindings(
+            {"checkpoint_interval_s": "serve_replay_buffer.checkpoint_interval_s"}
+        ),
+    )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -106,7 +103,18 @@ def main(argv):
                 flush=True,
             )
 
-    stats = serving.serve_replay_buffer(buffer_dir, FLAGS.port, stop, on_ready=announce)
+    with gin.config_scope(topology.SCOPE):
+        stats = server.serve_replay_buffer(
+            buffer_dir,
+            FLAGS.port,
+            stop,
+            serve_weights=FLAGS.variable_container_port is not None,
+            variable_port=FLAGS.variable_container_port or 0,
+            starter_buffer=(
+                os.path.abspath(FLAGS.starter_buffer) if FLAGS.starter_buffer else None
+            ),
+            on_ready=announce,
+        )
     binary.write_operative_config(buffer_dir)
     print(
         f"Stopped: {stats['frames']} frames, {stats['checkpoints']} checkpoints, "
@@ -116,7 +124,8 @@ def main(argv):
 
 
 def run() -> None:
-    """Console entry point."""
+    """Console entry point (smart-control-reverb-server)."""
+    define_flags()
     binary.run(main)
 
 

@@ -1,9 +1,10 @@
 r"""Trains a SAC, TD3 or DDPG agent, evaluates it and writes policies.
 
 Everything but the run directory and the starter buffer comes from gin: the
-environment, the agent (configs/agents/), run length, intervals, replay
-capacity. Running again with the same --root_dir resumes an interrupted run
-from its last checkpoint; a finished run (root_dir/DONE) is left alone.
+environment, the agent (configs/agents/), run length and intervals in train
+steps (TrainConfig.*), replay capacity. Running again with the same
+--root_dir resumes an interrupted run from its last commit; a finished run
+(root_dir/DONE) is left alone. Ctrl-C and SIGTERM commit before exiting.
 
   python -m smart_control.reinforcement_learning.scripts.train \
       --root_dir=runs/pendulum_sac --gin_file=train/pendulum_sac.gin
@@ -11,15 +12,15 @@ from its last checkpoint; a finished run (root_dir/DONE) is left alone.
   python -m smart_control.reinforcement_learning.scripts.train \
       --root_dir=runs/building_sac --gin_file=train/building_sac.gin \
       --starter_buffer=runs/starter_buffer \
-      --gin_bindings='train_eval.num_env_steps = 20000'
+      --gin_bindings='TrainConfig.num_train_steps = 20000'
 
 With --replay_buffer_server_address the trainer learns from a running Reverb
 server (reverb_server.py) that collectors (collect.py) fill, and pushes its
-policy weights to --variable_container_server_address; run length and
-intervals then count train steps (gin: train_from_server.*):
+policy weights to --variable_container_server_address; it runs in gin scope
+`distributed` (topology/distributed.gin, train_from_server.*):
 
   python -m smart_control.reinforcement_learning.scripts.train \
-      --root_dir=runs/dist/train --gin_file=distributed/building_sac.gin \
+      --root_dir=runs/dist/train --gin_file=experiments/quickstart.gin \
       --replay_buffer_server_address=HOST:8000 \
       --variable_container_server_address=HOST:8001
 
@@ -34,7 +35,6 @@ from __future__ import annotations
 import io
 import logging as std_logging
 import os
-import signal
 import sys
 
 from absl import flags, logging
@@ -76,14 +76,10 @@ def define_flags() -> None:
 
 
 def main(argv) -> int:
-    if len(argv) > 1:
-        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    binary.check_no_arguments(argv)
     if not FLAGS.root_dir:
         raise binary.UserError("--root_dir is required")
-    if not FLAGS.gin_file:
-        raise binary.UserError(
-            "--gin_file is required, e.g. --gin_file=train/pendulum_sac.gin"
-        )
+    binary.require_gin_file("train/pendulum_sac.gin")
     distributed = FLAGS.replay_buffer_server_address is not None
     binary.check_address_flag("replay_buffer_server_address", required=False)
     binary.check_address_flag("variable_container_server_address", required=False)
@@ -100,20 +96,26 @@ def main(argv) -> int:
     # Nothing is written into root_dir before the run is known to be
     # possible: C++ and Python logs wait in a temporary file / in memory.
     with binary.quiet_native_logs(None):
-        from smart_control.reinforcement_learning.training import (
-            distributed_train,
-            progress,
+        import gin
+
+        from smart_control.reinforcement_learning.distributed import (
+            topology,
+            trainer,
         )
+        from smart_control.reinforcement_learning.training import progress
         from smart_control.reinforcement_learning.training import (
             train_eval as train_lib,
         )
     python_logs = _PythonLogs()
 
-    bindings = list(FLAGS.gin_bindings)
     if FLAGS.starter_buffer:
-        # The flag is a gin binding, so the operative config records it.
-        bindings.append(f"train_eval.starter_buffer = {FLAGS.starter_buffer!r}")
-    binary.parse_gin(FLAGS.gin_file, bindings)
+        # The flag is a gin setting, so the operative config records it.
+        FLAGS.starter_buffer = os.path.abspath(FLAGS.starter_buffer)
+    binary.parse_gin(
+        FLAGS.gin_file,
+        FLAGS.gin_bindings
+        + binary.flag_bindings({"starter_buffer": "train_eval.starter_buffer"}),
+    )
 
     def on_ready() -> None:
         binary.attach_native_log(root_dir)
@@ -121,14 +123,13 @@ def main(argv) -> int:
         binary.write_operative_config(root_dir)
 
     if distributed:
-        # Stopped by its launcher with SIGTERM: checkpoint like on Ctrl-C.
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-        result = distributed_train.train_from_server(
-            root_dir,
-            FLAGS.replay_buffer_server_address,
-            FLAGS.variable_container_server_address,
-            on_ready=on_ready,
-        )
+        with gin.config_scope(topology.SCOPE):
+            result = trainer.train_from_server(
+                root_dir,
+                FLAGS.replay_buffer_server_address,
+                FLAGS.variable_container_server_address,
+                on_ready=on_ready,
+            )
     else:
         result = train_lib.train_eval(root_dir, on_ready=on_ready)
     if result.already_done:
@@ -202,12 +203,11 @@ def _print_summary(result, format_duration) -> None:
         f"{result.train_steps_per_s:.1f} train steps/s in the loop).",
     ]
     if result.resumed_from is not None:
-        lines.append(f"Resumed from env step {result.resumed_from.env_steps:,}.")
-    _print_with_eval_and_paths(lines, result, "env_steps", "env step")
-
-
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+        lines.append(
+            f"Resumed from train step {result.resumed_from.train_step:,} "
+            f"(env step {result.resumed_from.env_steps:,})."
+        )
+    _print_with_eval_and_paths(lines, result)
 
 
 def _print_distributed_summary(result, format_duration) -> None:
@@ -221,16 +221,16 @@ def _print_distributed_summary(result, format_duration) -> None:
     ]
     if result.resumed_from_train_step:
         lines.append(f"Resumed from train step {result.resumed_from_train_step:,}.")
-    _print_with_eval_and_paths(lines, result, "train_step", "train step")
+    _print_with_eval_and_paths(lines, result)
 
 
-def _print_with_eval_and_paths(lines, result, step_key: str, step_name: str) -> None:
+def _print_with_eval_and_paths(lines, result) -> None:
     """Prints `lines`, the last evaluation and where policies and summaries are."""
     if result.last_eval:
         text = f"Last eval: return {result.last_eval['metrics']['AverageReturn']:.1f}"
         if "baseline" in result.last_eval:
             text += f" (baseline {result.last_eval['baseline']['AverageReturn']:.1f})"
-        lines.append(text + f" at {step_name} {result.last_eval[step_key]:,}.")
+        lines.append(text + f" at train step {result.last_eval['train_step']:,}.")
     lines.append(
         f"Policies: {os.path.join(result.root_dir, 'policies')}  "
         f"Summaries: tensorboard --logdir={result.root_dir}"

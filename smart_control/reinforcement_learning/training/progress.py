@@ -1,4 +1,4 @@
-"""A one-line progress display for the train loop, and its final summary.
+"""A one-line progress display for training, and duration formatting.
 
 On a terminal the line is redrawn in place at most every `tty_interval_s`;
 otherwise (a log file, a test's pipe) a full line is written every
@@ -25,61 +25,59 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-    """Shows env steps, train steps, rates, the last eval return and an ETA."""
+    """Shows train steps against the total, env steps, rate, last eval and ETA."""
 
     def __init__(
         self,
-        total_env_steps: int,
+        total_train_steps: int,
         stream: Optional[TextIO] = None,
         enabled: bool = True,
         tty_interval_s: float = 0.5,
         log_interval_s: float = 30.0,
-        counts: str = "env",
+        label: str = "",
     ):
-        # counts="train": the run's length is in train steps (distributed
-        # trainer); the line shows train steps only.
-        self._counts = counts
-        self._total = total_env_steps
+        self._total = total_train_steps
         self._stream = stream or sys.stderr
         self._enabled = enabled
+        self._label = label
         self._tty = (
             enabled and hasattr(self._stream, "isatty") and self._stream.isatty()
         )
         self._interval = tty_interval_s if self._tty else log_interval_s
         self._next_time = 0.0
         self._start_time = time.monotonic()
-        self._start_env_steps: Optional[int] = None
+        self._start_steps: Optional[int] = None
         self._line_open = False
         self.last_eval: Optional[str] = None
 
-    def start(self, env_steps: int) -> None:
-        """Starts the clock at `env_steps` (a resumed run starts above zero)."""
+    def start(self, train_steps: int) -> None:
+        """Starts the clock at `train_steps` (a resumed run starts above zero)."""
         self._start_time = time.monotonic()
-        self._start_env_steps = env_steps
+        self._start_steps = train_steps
 
-    def update(self, env_steps: int, train_steps: int, force: bool = False) -> None:
+    def update(
+        self, train_steps: int, env_steps: Optional[int] = None, force: bool = False
+    ) -> None:
         """Redraws the line if enough time has passed (cheap otherwise)."""
         now = time.monotonic()
         if not self._enabled or (now < self._next_time and not force):
             return
         self._next_time = now + self._interval
-        if self._start_env_steps is None:
-            self.start(env_steps)
+        if self._start_steps is None:
+            self.start(train_steps)
         elapsed = now - self._start_time
-        done = env_steps - self._start_env_steps
-        rate = done / elapsed if elapsed > 0 else 0.0
+        rate = (train_steps - self._start_steps) / elapsed if elapsed > 0 else 0.0
         parts = [
-            f"{self._counts} {env_steps:,}/{self._total:,} "
-            f"({100.0 * env_steps / self._total:.0f}%)",
-            f"train {train_steps:,}",
-            f"{rate:.1f} {self._counts} steps/s",
+            f"{self._label}train {train_steps:,}/{self._total:,} "
+            f"({100.0 * train_steps / self._total:.0f}%)"
         ]
-        if self._counts == "train":
-            del parts[1]
+        if env_steps is not None:
+            parts.append(f"env {env_steps:,}")
+        parts.append(f"{rate:.1f} train steps/s")
         if self.last_eval:
             parts.append(self.last_eval)
-        if rate > 0 and env_steps < self._total:
-            parts.append(f"ETA {format_duration((self._total - env_steps) / rate)}")
+        if rate > 0 and train_steps < self._total:
+            parts.append(f"ETA {format_duration((self._total - train_steps) / rate)}")
         self._write(" | ".join(parts))
 
     def message(self, text: str) -> None:

@@ -9,20 +9,33 @@
   flags); a traceback is shown only with `--verbosity=1`.
 * TensorFlow's and Reverb's C++ logging is written to `<output>/logs/native.log`
   instead of the terminal, unless `--verbosity` >= 1.
-* Gin: files are looked up as given, then under the repository's `configs/`;
-  unknown bindings are errors. The operative config is written next to the
-  binary's outputs when it finishes.
+* Gin: files are looked up as given, then among the configs shipped with the
+  package (`smart_control/configs/`, also reachable as `configs/` in a
+  checkout); unknown names are errors, and so are required settings left
+  unbound. Flags that name a gin setting become bindings after the user's
+  (`flag_bindings`), so the operative config records what ran; it is written
+  next to the binary's outputs when it finishes.
+* SIGTERM is handled like Ctrl-C (KeyboardInterrupt), so a binary stopped by
+  a launcher, a batch system or `kill` takes its Ctrl-C path (commit,
+  checkpoint) and exits 130.
 
-A binary's main therefore reads:
+A binary reads:
+
+    def define_flags():
+        binary.define_common_flags()
+        flags.DEFINE_integer("capacity", None, "... (gin: ReplayBufferManager.capacity)")
 
     def main(argv):
+        binary.check_no_arguments(argv)
         with binary.quiet_native_logs(output_dir):
             from smart_control... import library   # TensorFlow loads here
-        binary.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+        binary.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings + binary.flag_bindings(
+            {"capacity": "ReplayBufferManager.capacity"}))
         library.do_it(...)
         binary.write_operative_config(output_dir)
 
-    if __name__ == "__main__":
+    def run():                      # the console script
+        define_flags()
         binary.run(main)
 """
 
@@ -32,20 +45,26 @@ import contextlib
 import logging as pylogging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import traceback
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Mapping, Optional, Sequence
 
 from absl import app, flags, logging
 
+from smart_control.reinforcement_learning.utils import run_files
+
 FLAGS = flags.FLAGS
 
+# The gin configs shipped with the package (package data), wherever it is
+# installed; a checkout also links them as configs/ at its top.
 CONFIGS_DIR = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "configs"
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "configs",
 )
-OPERATIVE_CONFIG_FILE = "operative_config.gin"
-NATIVE_LOG = os.path.join("logs", "native.log")
+OPERATIVE_CONFIG_FILE = run_files.OPERATIVE_CONFIG_FILE
+NATIVE_LOG = os.path.join(run_files.LOGS_DIR, "native.log")
 
 
 class UserError(Exception):
@@ -140,17 +159,20 @@ def _parse_flags(argv: Sequence[str]) -> List[str]:
 
 
 def run(main: Callable[[List[str]], Optional[int]]) -> None:
-    """`app.run(main)` with dash-tolerant flags and one-line user errors."""
+    """`app.run(main)` with dash-tolerant flags, one-line user errors, and
+    SIGTERM handled as Ctrl-C."""
 
     def guarded_main(argv: List[str]) -> Optional[int]:
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
             return main(argv)
         except _USER_ERRORS as e:
-            if FLAGS.verbosity >= 1:
-                traceback.print_exc()
-            message = " ".join(str(e).split("\n")[0:1]).strip() or type(e).__name__
-            print(f"error: {message}", file=sys.stderr)
-            return 1
+            return _report(e)
+        except RuntimeError as e:
+            # Gin's "Required bindings for `X` not provided in config: [...]".
+            if not str(e).startswith("Required bindings"):
+                raise
+            return _report(e)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
@@ -159,6 +181,47 @@ def run(main: Callable[[List[str]], Optional[int]]) -> None:
         sys.exit(guarded_main(argv) or 0)
 
     app.run(exit_with_code, flags_parser=_parse_flags)
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _report(error: BaseException) -> int:
+    """Prints `error: <first line>` (and the traceback with --verbosity=1)."""
+    if FLAGS.verbosity >= 1:
+        traceback.print_exc()
+    message = str(error).strip().split("\n")[0].strip() or type(error).__name__
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def check_no_arguments(argv: Sequence[str]) -> None:
+    """Refuses positional arguments (a flag without its dashes, a stray value)."""
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+
+
+def require_gin_file(example: str) -> None:
+    """Refuses a run without --gin_file, naming an example."""
+    if not FLAGS.gin_file:
+        raise UserError(f"--gin_file is required, e.g. --gin_file={example}")
+
+
+def flag_bindings(flag_to_gin: Mapping[str, str]) -> List[str]:
+    """Gin bindings for the flags given on the command line.
+
+    A flag that names a gin setting is that setting: `--capacity=5` becomes
+    `ReplayBufferManager.capacity = 5`, appended after the user's bindings so
+    that it wins and the operative config records it. Flags left at their
+    default (None) bind nothing, so gin's value holds.
+    """
+    bindings = []
+    for flag_name, gin_name in flag_to_gin.items():
+        value = FLAGS[flag_name].value
+        if value is not None:
+            bindings.append(f"{gin_name} = {value!r}")
+    return bindings
 
 
 def resolve_gin_file(path: str) -> str:
@@ -172,18 +235,11 @@ def resolve_gin_file(path: str) -> str:
     )
 
 
-def parse_gin(
-    gin_files: Sequence[str],
-    gin_bindings: Sequence[str],
-    bindings_if_known: Sequence[str] = (),
-) -> None:
+def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
     """Parses gin files then bindings; any unknown name or typo is a UserError.
 
-    `bindings_if_known` are applied only where this binary has their
-    configurable (a launcher forwards run-wide bindings to every stage this
-    way; the stage that owns them parses them strictly).
-
-    Call after importing the modules whose configurables the files bind.
+    The files' `import` lines register the configurables they bind, so every
+    binary parsing an experiment knows every name in it.
     """
     import gin
 

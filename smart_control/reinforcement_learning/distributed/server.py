@@ -1,17 +1,22 @@
-"""A long-running Reverb server holding the manager's table.
+"""The replay server of a distributed run: a long-running Reverb server.
 
-For runs whose collectors and trainer are separate processes (or machines):
-they connect with `ReplayBufferManager(..., server_address="host:port")`.
-The server restores the newest complete checkpoint of its buffer directory
-on start (so a restarted server continues where it stopped), or, when the
-directory holds none, the `starter_buffer` given; it checkpoints every
-`checkpoint_interval_s` and once more when asked to stop.
+Collectors and the trainer (separate processes, or machines) connect with
+`ReplayBufferManager(..., server_address="host:port")`. The table's data spec
+comes from the experiment's environment (`TrainConfig.env_factory`, through
+`ExperimentBuilder`, as in every other process) and its capacity, sampler
+and rate limiter from `ReplayBufferManager.*`. The server restores the
+newest complete checkpoint of its buffer directory on start (so a restarted
+server continues where it stopped), or, when the directory holds none, the
+`starter_buffer` given; it checkpoints every `checkpoint_interval_s` and once
+more when asked to stop.
 
-With an `agent_factory`, a second Reverb server in the same process holds
-the policy weights table of that agent (`distributed/variables.py`): the
-trainer pushes weights there and collectors pull them. It is not
-checkpointed: the trainer's own checkpoints hold the weights, and its next
-push refills the table of a restarted server.
+With `serve_weights`, a second Reverb server in the same process holds the
+policy weights table of the experiment's agent (`variables.py`): the trainer
+pushes weights there and collectors pull them. Its signature is the weights
+nest of the agent the builder makes, so it agrees with the trainer's and the
+collectors' by construction. It is not checkpointed: the trainer's own
+checkpoints hold the weights, and its next push refills the table of a
+restarted server.
 
 Besides the manager's files, the buffer directory gets `server.json`
 (addresses, pid, start time) while the server runs.
@@ -31,23 +36,32 @@ import gin
 import reverb
 from absl import logging
 
-from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
-    ReplayBufferManager,
+from smart_control.reinforcement_learning.training.builder import ExperimentBuilder
+from smart_control.reinforcement_learning.training.config import TrainConfig
+from smart_control.reinforcement_learning.utils import json_files, run_files, validation
+
+SERVER_FILE = run_files.SERVER_FILE
+
+
+@gin.configurable(
+    denylist=[
+        "buffer_dir",
+        "port",
+        "stop",
+        "config",
+        "serve_weights",
+        "variable_port",
+        "starter_buffer",
+        "on_ready",
+    ]
 )
-from smart_control.reinforcement_learning.utils import json_files
-from smart_control.reinforcement_learning.utils.specs import collect_data_spec
-
-SERVER_FILE = "server.json"
-
-
-@gin.configurable(denylist=["buffer_dir", "port", "stop", "on_ready"])
 def serve_replay_buffer(
     buffer_dir: str,
     port: int,
     stop: threading.Event,
-    env_factory: Callable[..., Any] = gin.REQUIRED,
+    config: Optional[TrainConfig] = None,
     checkpoint_interval_s: float = 600.0,
-    agent_factory: Optional[Callable[..., Any]] = None,
+    serve_weights: bool = False,
     variable_port: int = 0,
     starter_buffer: Optional[str] = None,
     on_ready: Callable[[Dict[str, Any]], Any] = lambda info: None,
@@ -58,30 +72,28 @@ def serve_replay_buffer(
       buffer_dir: The manager's checkpoint directory.
       port: Port to serve on (0 picks a free one).
       stop: Set it (e.g. from a SIGTERM handler) to checkpoint and stop.
-      env_factory: Builds the environment whose trajectories the table holds
-        (only its specs are used).
+      config: The learning setup (environment and agent); None builds
+        `TrainConfig()` from gin.
       checkpoint_interval_s: Seconds between checkpoints; 0 checkpoints only
         when stopping.
-      agent_factory: With an agent factory (`create_sac_agent`, ...), also
-        serve that agent's policy weights table for distributed runs.
+      serve_weights: Also serve the agent's policy weights table.
       variable_port: Port of the weights server (0 picks a free one).
       starter_buffer: Buffer directory (or checkpoint) loaded when
         `buffer_dir` holds no checkpoint yet.
       on_ready: Called with the server info once clients may connect.
     """
-    if checkpoint_interval_s < 0:
-        raise ValueError(
-            f"checkpoint_interval_s must be >= 0, got {checkpoint_interval_s!r}"
-        )
-    env = env_factory()
-    data_spec = collect_data_spec(env)
-    variables = None
-    if agent_factory is not None:
-        variables = _agent_variables(env, agent_factory)
-    env.close()
-    manager = ReplayBufferManager(
-        data_spec=data_spec, checkpoint_dir=buffer_dir, port=port or None
+    validation.check_number(
+        "serve_replay_buffer.checkpoint_interval_s", checkpoint_interval_s, 0
     )
+    builder = ExperimentBuilder(config if config is not None else TrainConfig())
+    env = builder.make_environment(seed=0)
+    variables = None
+    if serve_weights:
+        variables = _agent_variables(builder, env)
+    manager = builder.make_replay_manager(
+        env, checkpoint_dir=buffer_dir, port=port or None
+    )
+    env.close()
     variable_server = None
     scratch_dir = None
     try:
@@ -153,13 +165,12 @@ def serve_replay_buffer(
             pass
 
 
-def _agent_variables(env: Any, agent_factory: Callable[..., Any]) -> Any:
-    """The policy weights nest of the agent the trainer will build."""
-    from tf_agents.train.utils import spec_utils, train_utils
+def _agent_variables(builder: ExperimentBuilder, env: Any) -> Any:
+    """The policy weights nest of the agent the trainer builds."""
+    from tf_agents.train.utils import train_utils
 
     from smart_control.reinforcement_learning.distributed import variables
 
-    _, action_spec, time_step_spec = spec_utils.get_tensor_specs(env)
     train_step = train_utils.create_train_step()
-    agent = agent_factory(time_step_spec, action_spec, train_step_counter=train_step)
+    agent = builder.make_agent(env, train_step)
     return variables.policy_variables(agent, train_step)
