@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import tensorflow as tf
 from tf_agents.policies import random_py_policy
 from tf_agents.train import actor
 from tf_agents.train.utils import train_utils
@@ -29,10 +28,10 @@ TINY = [
     "--gin_bindings=load_gym_environment.max_episode_steps = 50",
     "--gin_bindings=create_sac_agent.actor_fc_layers = (16,)",
     "--gin_bindings=create_sac_agent.critic_joint_fc_layers = (16,)",
-    "--gin_bindings=train_eval.batch_size = 16",
-    "--gin_bindings=train_eval.eval_interval = 0",
-    "--gin_bindings=train_eval.policy_save_interval = 0",
-    "--gin_bindings=train_eval.summary_interval = 100",
+    "--gin_bindings=TrainConfig.batch_size = 16",
+    "--gin_bindings=TrainConfig.eval_interval = 0",
+    "--gin_bindings=TrainConfig.policy_save_interval = 0",
+    "--gin_bindings=TrainConfig.summary_interval = 100",
     "--gin_bindings=ReplayBufferManager.capacity = 2000",
 ]
 
@@ -107,7 +106,7 @@ def test_bad_flag_and_gin_typo_give_one_line(tmp_path):
     bad_flag = _run(f"--root_dir={root}", *TINY, "--num_steps=5")
     assert "num_steps" in _one_error_line(bad_flag)
     typo = _run(
-        f"--root-dir={root}", *TINY, "--gin_bindings=train_eval.num_env_step = 5"
+        f"--root-dir={root}", *TINY, "--gin_bindings=TrainConfig.num_train_step = 5"
     )
     assert _one_error_line(typo).startswith("error: gin: ")
     assert typo.returncode == 1
@@ -150,7 +149,7 @@ def test_starter_buffer_run_then_rerun_does_nothing(tmp_path):
         # Smaller than the starter buffer: its newest 100 items are loaded.
         "--gin_bindings=ReplayBufferManager.capacity = 100",
         "--gin_bindings=train_eval.initial_collect_steps = 100",
-        "--gin_bindings=train_eval.num_env_steps = 50",
+        "--gin_bindings=TrainConfig.num_train_steps = 50",
     ]
     completed = _run(*command)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -170,7 +169,7 @@ def test_starter_buffer_run_then_rerun_does_nothing(tmp_path):
         root / "logs" / "train.log"
     ).exists()
     # The starter buffer itself is only read.
-    assert run_dir.read_marker(str(root)).replay_buffer_checkpoint.startswith(
+    assert run_dir.committed(str(root)).replay_buffer_checkpoint.startswith(
         "replay_buffer"
     )
 
@@ -181,14 +180,14 @@ def test_starter_buffer_run_then_rerun_does_nothing(tmp_path):
     assert _files(root) == before
 
 
-def test_resume_after_sigkill_continues_from_the_marker(tmp_path):
+def test_resume_after_sigkill_continues_from_the_last_commit(tmp_path):
     root = tmp_path / "run"
     command = [
         f"--root_dir={root}",
         *TINY,
         "--gin_bindings=train_eval.initial_collect_steps = 50",
-        "--gin_bindings=train_eval.num_env_steps = 400",
-        "--gin_bindings=train_eval.checkpoint_interval = 50",
+        "--gin_bindings=TrainConfig.num_train_steps = 350",
+        "--gin_bindings=TrainConfig.checkpoint_interval = 50",
     ]
     process = subprocess.Popen(
         _command(*command),
@@ -199,14 +198,14 @@ def test_resume_after_sigkill_continues_from_the_marker(tmp_path):
         text=True,
     )
     deadline = time.monotonic() + 200
-    marker = None
+    commit = None
     try:
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                marker = run_dir.read_marker(str(root))
+                commit = run_dir.committed(str(root))
             except run_dir.RunDirError:
-                marker = None  # Checkpoints are being pruned right now.
-            if marker is not None and marker.env_steps >= 100:
+                commit = None  # A record is being written right now.
+            if commit is not None and commit.train_step >= 50:
                 break
             time.sleep(0.1)
         assert process.poll() is None, "the run ended before it could be killed"
@@ -215,26 +214,24 @@ def test_resume_after_sigkill_continues_from_the_marker(tmp_path):
         process.kill()
         process.communicate()
     assert not (root / run_dir.DONE_FILE).exists()
-    marker = run_dir.read_marker(str(root))
-    assert 100 <= marker.env_steps < 400
-    # A learner checkpoint that no marker names, as a kill between the
-    # learner and the buffer checkpoint leaves; the TF-Agents Learner would
-    # restore it, being the newest.
-    orphan = tf.train.Checkpoint(train_step=tf.Variable(5000, dtype=tf.int64))
-    tf.train.CheckpointManager(
-        orphan, str(root / "train" / "checkpoints"), max_to_keep=10
-    ).save(checkpoint_number=5000)
+    commit = run_dir.committed(str(root))
+    assert 50 <= commit.train_step < 350
+    # A record of a learner checkpoint that was never saved, as a kill
+    # between the two leaves: not a commit.
+    run_dir.write_commit_record(
+        str(root), run_dir.Commit(5000, 9999, 0, None, 0)
+    )
 
     resumed = _run(*command)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert (
-        f"from env step {marker.env_steps:,} (train step {marker.train_step:,}, "
-        f"{marker.replay_buffer_frames:,} buffer frames)"
+        f"from train step {commit.train_step:,} (env step {commit.env_steps:,}, "
+        f"{commit.replay_buffer_frames:,} buffer frames)"
     ) in resumed.stderr
     assert "Initial collection" not in resumed.stderr
     done = json.loads((root / run_dir.DONE_FILE).read_text())
-    assert done["env_steps"] == 400
-    # Every step after the restart was followed by a gradient step, from the
-    # marker's train step on: no initial collection was repeated.
-    assert done["train_step"] == marker.train_step + (400 - marker.env_steps)
-    assert "Resumed from env step" in resumed.stdout
+    assert done["train_step"] == 350
+    # One env step per train step after the restart, from the commit's env
+    # step on: no initial collection was repeated.
+    assert done["env_steps"] == commit.env_steps + (350 - commit.train_step)
+    assert "Resumed from train step" in resumed.stdout

@@ -95,10 +95,10 @@ def test_progress_lines_when_not_a_terminal():
     line = progress.Progress(1000, stream=stream, log_interval_s=0.0)
     line.start(0)
     line.last_eval = "eval return -150.0 @ 500"
-    line.update(500, 400)
+    line.update(500, 700)
     line.message("note")
     output = stream.getvalue().splitlines()
-    assert output[0].startswith("env 500/1,000 (50%) | train 400 | ")
+    assert output[0].startswith("train 500/1,000 (50%) | env 700 | ")
     assert "eval return -150.0 @ 500" in output[0]
     assert output[1] == "note"
 

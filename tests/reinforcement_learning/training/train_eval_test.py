@@ -1,5 +1,6 @@
 """The train loop in-process, on Pendulum and the building, at tiny sizes."""
 
+import dataclasses
 import functools
 import json
 import math
@@ -19,6 +20,7 @@ from smart_control.reinforcement_learning.training import (
     run_dir,
     train_eval,
 )
+from smart_control.reinforcement_learning.training.config import TrainConfig
 from smart_control.reinforcement_learning.utils import binary
 from tests.reinforcement_learning.training.summaries import scalars
 
@@ -35,18 +37,29 @@ create_ddpg_agent.actor_fc_layers = (16,)
 create_ddpg_agent.critic_observation_fc_layers = None
 create_ddpg_agent.critic_joint_fc_layers = (16,)
 """
-TINY_RUN = dict(
+TINY_CONFIG = dict(
     env_factory=PENDULUM,
-    num_env_steps=200,
-    initial_collect_steps=50,
+    num_train_steps=150,
     batch_size=16,
-    eval_interval=100,
+    eval_interval=50,
     eval_episodes=2,
-    checkpoint_interval=100,
-    policy_save_interval=100,
+    checkpoint_interval=50,
+    policy_save_interval=50,
     summary_interval=50,
-    show_progress=False,
 )
+
+
+def tiny_run(**overrides):
+    """train_eval's arguments for the tiny run, with TrainConfig overrides."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = {k: v for k, v in overrides.items() if k in fields}
+    loop = {k: v for k, v in overrides.items() if k not in fields}
+    return dict(
+        config=TrainConfig(**{**TINY_CONFIG, **config}),
+        initial_collect_steps=50,
+        show_progress=False,
+        **loop,
+    )
 
 
 def _parse_tiny_config():
@@ -60,7 +73,7 @@ def pendulum_run(tmp_path_factory):
     _parse_tiny_config()
     root = str(tmp_path_factory.mktemp("pendulum") / "run")
     ready = []
-    result = train_eval.train_eval(root, on_ready=lambda: ready.append(1), **TINY_RUN)
+    result = train_eval.train_eval(root, on_ready=lambda: ready.append(1), **tiny_run())
     gin.clear_config()
     return root, result, ready
 
@@ -81,17 +94,36 @@ def test_run_counts_and_result(pendulum_run):
     assert result.train_steps_per_s > 0
 
 
-def test_run_writes_checkpoints_marker_and_done(pendulum_run):
+def test_run_commits_learner_and_buffer_checkpoints_and_writes_done(pendulum_run):
     root, result, _ = pendulum_run
-    marker = run_dir.read_marker(root)
-    assert (marker.train_step, marker.env_steps) == (150, 200)
-    assert marker.replay_buffer_frames == result.replay_buffer_frames
-    assert marker.learner_checkpoint == "train/checkpoints/ckpt-150"
-    assert os.path.isfile(os.path.join(root, marker.replay_buffer_checkpoint, "DONE"))
+    commit = run_dir.committed(root)
+    assert (commit.train_step, commit.env_steps, commit.episodes) == (150, 200, 4)
+    assert commit.replay_buffer_frames == result.replay_buffer_frames
+    assert os.path.isfile(os.path.join(root, commit.replay_buffer_checkpoint, "DONE"))
     learner_checkpoints = tf.train.get_checkpoint_state(
         os.path.join(root, "train", "checkpoints")
     ).all_model_checkpoint_paths
-    assert [os.path.basename(p) for p in learner_checkpoints] == ["ckpt-50", "ckpt-150"]
+    # Every checkpoint_interval train steps; the learner keeps as many
+    # checkpoints as the buffer (3), each with its commit record.
+    assert [os.path.basename(p) for p in learner_checkpoints] == [
+        "ckpt-50",
+        "ckpt-100",
+        "ckpt-150",
+    ]
+    for step in (50, 100):
+        older = run_dir.Commit(
+            **{
+                k: v
+                for k, v in json.load(
+                    open(run_dir.commit_record_path(root, step))
+                ).items()
+                if k != "format"
+            }
+        )
+        assert older.env_steps == step + 50
+        assert os.path.isfile(
+            os.path.join(root, older.replay_buffer_checkpoint, "DONE")
+        )
     done = run_dir.read_done(root)
     assert done["env_steps"] == 200 and done["train_step"] == 150
     assert done["last_eval"]["env_steps"] == 200
@@ -104,9 +136,10 @@ def test_run_writes_policies_that_load(pendulum_run):
         "collect_policy",
         "greedy_policy",
     ]
-    # Exports at 100 and 200 env steps (train steps 50 and 150).
+    # Exports every 50 train steps.
     assert sorted(os.listdir(os.path.join(root, "policies", "checkpoints"))) == [
         "policy_checkpoint_0000000050",
+        "policy_checkpoint_0000000100",
         "policy_checkpoint_0000000150",
     ]
     env = PENDULUM(seed=0)
@@ -152,17 +185,19 @@ def test_run_writes_fed_summaries(pendulum_run):
     assert min(v for _, v in train["Metrics/AverageReturn"]) < 0  # Episodes ended.
     assert {s for s, _ in train["Metrics/EnvironmentSteps"]} >= {50, 100, 150}
     evaluation = scalars(os.path.join(root, "eval"))
-    # Before training (after the random steps), every 100 env steps, at the end.
-    assert [s for s, _ in evaluation["Metrics/AverageReturn"]] == [0, 50, 150]
+    # Before training (after the random steps), then every 50 train steps.
+    assert [s for s, _ in evaluation["Metrics/AverageReturn"]] == [0, 50, 100, 150]
     assert [s for s, _ in evaluation["MetricsByEnvSteps/AverageReturn"]] == [
         50,
         100,
+        150,
         200,
     ]
     assert all(v < 0 for _, v in evaluation["Metrics/AverageReturn"])
     with open(os.path.join(root, "eval", "metrics.jsonl")) as f:
         records = [json.loads(line) for line in f]
-    assert [r["env_steps"] for r in records] == [50, 100, 200]
+    assert [r["env_steps"] for r in records] == [50, 100, 150, 200]
+    assert [r["train_step"] for r in records] == [0, 50, 100, 150]
     assert records[-1]["metrics"]["AverageEpisodeLength"] == 50.0
 
 
@@ -170,7 +205,7 @@ def test_finished_run_is_left_alone(pendulum_run):
     root, _, _ = pendulum_run
     done_path = os.path.join(root, run_dir.DONE_FILE)
     before = os.stat(done_path).st_mtime_ns
-    result = train_eval.train_eval(root, **TINY_RUN)
+    result = train_eval.train_eval(root, **tiny_run())
     assert result.already_done and result.done["env_steps"] == 200
     assert os.stat(done_path).st_mtime_ns == before
 
@@ -192,9 +227,8 @@ class _InterruptAfter(wrappers.PyEnvironmentBaseWrapper):
 def test_ctrl_c_checkpoints_before_exiting(tmp_path):
     _parse_tiny_config()
     root = str(tmp_path / "run")
-    settings = dict(
-        TINY_RUN,
-        num_env_steps=150,
+    settings = tiny_run(
+        num_train_steps=100,
         eval_interval=0,
         checkpoint_interval=0,
         policy_save_interval=0,
@@ -202,11 +236,11 @@ def test_ctrl_c_checkpoints_before_exiting(tmp_path):
     )
     with pytest.raises(KeyboardInterrupt):
         train_eval.train_eval(root, **settings)
-    marker = run_dir.read_marker(root)
+    commit = run_dir.committed(root)
     # 110 env.step calls, one of them the reset between two episodes, the
     # last one interrupted: 108 steps, 58 of them after the random ones.
-    assert (marker.env_steps, marker.train_step) == (108, 58)
-    assert marker.replay_buffer_frames > 0
+    assert (commit.env_steps, commit.train_step) == (108, 58)
+    assert commit.replay_buffer_frames > 0
     assert run_dir.read_done(root) is None
     assert not os.path.exists(os.path.join(root, "policies", "greedy_policy"))
 
@@ -223,19 +257,18 @@ def test_shipped_building_config_trains_and_reports_energy_and_baseline(tmp_path
             "create_ddpg_agent.critic_observation_fc_layers = None",
             "create_ddpg_agent.critic_joint_fc_layers = (16,)",
             "ReplayBufferManager.capacity = 1000",
-            "train_eval.num_env_steps = 96",
+            "TrainConfig.num_train_steps = 72",
             "train_eval.initial_collect_steps = 24",
-            "train_eval.batch_size = 16",
-            "train_eval.eval_interval = 48",
-            "train_eval.eval_episodes = 1",
-            "train_eval.checkpoint_interval = 0",
-            "train_eval.policy_save_interval = 0",
-            "train_eval.summary_interval = 24",
-            "train_eval.show_progress = False",
+            "TrainConfig.batch_size = 16",
+            "TrainConfig.eval_interval = 48",
+            "TrainConfig.eval_episodes = 1",
+            "TrainConfig.checkpoint_interval = 0",
+            "TrainConfig.policy_save_interval = 0",
+            "TrainConfig.summary_interval = 24",
         ],
     )
     root = str(tmp_path / "run")
-    result = train_eval.train_eval(root)
+    result = train_eval.train_eval(root, show_progress=False)
     assert result.env_steps == 96 and result.episodes == 4
     assert result.train_step == 96 - 24
     assert os.path.isdir(os.path.join(root, "policies", "collect_policy"))
@@ -253,26 +286,26 @@ def test_shipped_building_config_trains_and_reports_energy_and_baseline(tmp_path
     train = scalars(os.path.join(root, "train"))
     assert max(v for _, v in train["Metrics/EpisodeEnergyKwh"]) > 0
     evaluation = scalars(os.path.join(root, "eval"))
-    assert len(evaluation["Baseline/AverageReturn"]) == 3  # 24, 48, 96 env steps
+    assert len(evaluation["Baseline/AverageReturn"]) == 3  # train steps 0, 48, 72
     assert len(set(v for _, v in evaluation["Baseline/AverageReturn"])) == 1
 
 
 def test_bad_settings_fail_before_anything_is_written(tmp_path):
     _parse_tiny_config()
     root = tmp_path / "run"
-    with pytest.raises(ValueError, match="train_eval.batch_size must be"):
-        train_eval.train_eval(str(root), **dict(TINY_RUN, batch_size=0))
+    with pytest.raises(ValueError, match="TrainConfig.batch_size must be"):
+        tiny_run(batch_size=0)
+    with pytest.raises(ValueError, match="train_eval.initial_collect_steps must be"):
+        train_eval.train_eval(str(root), **dict(tiny_run(), initial_collect_steps=-1))
     with pytest.raises(ValueError, match="not the building environment"):
         train_eval.train_eval(
             str(root),
-            **dict(
-                TINY_RUN, baseline_policy_factory=schedule_policy.create_schedule_policy
-            ),
+            **tiny_run(baseline_policy_factory=schedule_policy.create_schedule_policy),
         )
     gin.clear_config()
     gin.parse_config("create_sac_agent.actor_fc_layers = (16,)")
     with pytest.raises(ValueError, match="ReplayBufferManager.capacity"):
-        train_eval.train_eval(str(root), **TINY_RUN)
+        train_eval.train_eval(str(root), **tiny_run())
     assert not root.exists()
 
 
@@ -282,5 +315,5 @@ def test_a_rate_limiter_that_can_block_is_refused(tmp_path):
         "ReplayBufferManager.rate_limiter_factory = @sample_to_insert_ratio_rate_limiter"
     )
     with pytest.raises(ValueError, match="never blocks inserts"):
-        train_eval.train_eval(str(tmp_path / "run"), **TINY_RUN)
+        train_eval.train_eval(str(tmp_path / "run"), **tiny_run())
     assert not (tmp_path / "run" / "train").exists()
