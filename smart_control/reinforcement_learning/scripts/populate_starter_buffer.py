@@ -129,7 +129,7 @@ def _print_summary(summary) -> None:
 
 def run() -> None:
     """Console entry point."""
-    binary.run(main)
+    binary.run(main, network=binary.PRIVATE)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,11 @@
 * Gin: files are looked up as given, then under the repository's `configs/`;
   unknown bindings are errors. The operative config is written next to the
   binary's outputs when it finishes.
+* Network: a binary that starts Reverb servers passes `network=` to `run`,
+  which defines `--network=private|shared` with that default and, before
+  `main` (so before TensorFlow starts threads), moves a private one into a
+  network namespace of its own (see network_isolation.py);
+  `network_status()` then says what happened.
 
 A binary's main therefore reads:
 
@@ -35,9 +40,11 @@ import shutil
 import sys
 import tempfile
 import traceback
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence, Union
 
 from absl import app, flags, logging
+
+from smart_control.reinforcement_learning.utils import network_isolation
 
 FLAGS = flags.FLAGS
 
@@ -62,6 +69,7 @@ _USER_ERRORS = (
     FileExistsError,
     PermissionError,
     ConnectionError,
+    network_isolation.PortInUseError,
 )
 
 
@@ -139,11 +147,26 @@ def _parse_flags(argv: Sequence[str]) -> List[str]:
         sys.exit(2)
 
 
-def run(main: Callable[[List[str]], Optional[int]]) -> None:
-    """`app.run(main)` with dash-tolerant flags and one-line user errors."""
+def run(
+    main: Callable[[List[str]], Optional[int]],
+    network: Union[None, str, Callable[[], str]] = None,
+) -> None:
+    """`app.run(main)` with dash-tolerant flags and one-line user errors.
+
+    Args:
+      main: the binary's main.
+      network: for a binary that starts Reverb servers, the default of its
+        `--network` flag: "private" or "shared", or a function of the parsed
+        flags returning one (its docstring is the flag's default in --help).
+        None: no such flag.
+    """
+    if network is not None and "network" not in FLAGS:
+        _define_network_flag(network)
 
     def guarded_main(argv: List[str]) -> Optional[int]:
         try:
+            if network is not None:
+                _apply_network_flag(network)
             return main(argv)
         except _USER_ERRORS as e:
             if FLAGS.verbosity >= 1:
@@ -159,6 +182,55 @@ def run(main: Callable[[List[str]], Optional[int]]) -> None:
         sys.exit(guarded_main(argv) or 0)
 
     app.run(exit_with_code, flags_parser=_parse_flags)
+
+
+PRIVATE = "private"
+SHARED = "shared"
+_network_status: Optional[network_isolation.NetworkStatus] = None
+
+
+def _define_network_flag(default: Union[str, Callable[[], str]]) -> None:
+    if callable(default):
+        default_help = " Default: " + " ".join((default.__doc__ or "").split())
+        default = None
+    else:
+        default_help = ""
+    flags.DEFINE_enum(
+        "network",
+        default,
+        [PRIVATE, SHARED],
+        "private: run in a network namespace of its own, so that the Reverb "
+        "servers this process starts are reachable only by it and its child "
+        "processes (a launcher's children share the launcher's); shared: they "
+        "listen on all addresses of this machine, without authentication "
+        "(README: Security)." + default_help,
+    )
+
+
+def _apply_network_flag(default: Union[str, Callable[[], str]]) -> None:
+    """Enters a private network namespace if --network (or its default) says so."""
+    global _network_status
+    fallback = default() if callable(default) else default
+    choice = FLAGS.network or fallback
+    if choice == PRIVATE:
+        try:
+            _network_status = network_isolation.enter_private_network()
+        except network_isolation.IsolationError as e:
+            raise UserError(f"{e} (--network=shared skips isolation)") from None
+        return
+    _network_status = network_isolation.shared_status()
+    if fallback == PRIVATE and not _network_status.private:
+        print(
+            "warning: --network=shared: the Reverb servers of this process listen "
+            "on all addresses of this machine without authentication",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def network_status() -> network_isolation.NetworkStatus:
+    """Whether this process's servers are private (see `run(network=...)`)."""
+    return _network_status or network_isolation.shared_status()
 
 
 def resolve_gin_file(path: str) -> str:
