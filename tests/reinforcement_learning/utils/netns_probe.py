@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from smart_control.reinforcement_learning.utils import network_isolation
 
 TABLE = "isolation_probe"
 _CLONE_NEWNET = 0x40000000
+_PR_SET_PDEATHSIG = 1
 
 
 def _emit(**fields) -> None:
@@ -96,6 +98,8 @@ def server(argv) -> None:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
+        # Dies with the server, whichever way that ends.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         os.close(write_end)
         with os.fdopen(read_end) as f:
             port = int(f.readline())

@@ -77,6 +77,21 @@ def _listening_ports(pid):
     return ports
 
 
+def _start(args, **kwargs):
+    """Popen in a process group of its own, so that `_kill` also stops its children."""
+    return subprocess.Popen(args, start_new_session=True, **kwargs)
+
+
+def _kill(process):
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGCONT)  # a stopped process too
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+
+
 def _refused(result):
     return result["127.0.0.1"] != "connected" and result["::1"] != "connected"
 
@@ -138,7 +153,7 @@ def test_populate_server_is_closed_to_other_uids_and_namespaces(
 ):
     env = _env(world_tmp)
     # A Reverb client of another uid, its imports done beforehand.
-    attacker = subprocess.Popen(
+    attacker = _start(
         [*NOBODY, sys.executable, "-m", PROBE, "reverb-client"],
         cwd=REPO_ROOT,
         env=env,
@@ -148,14 +163,14 @@ def test_populate_server_is_closed_to_other_uids_and_namespaces(
         text=True,
     )
     log = open(tmp_path / "populate.log", "w+")
-    populate = subprocess.Popen(
+    populate = _start(
         [
             sys.executable,
             "-m",
             f"{SCRIPTS}.populate_starter_buffer",
             f"--root_dir={tmp_path / 'buffer'}",
             "--num_runs=1",
-            "--steps_per_run=600",
+            "--steps_per_run=2000",
             "--noprogress",
         ],
         cwd=REPO_ROOT,
@@ -209,10 +224,7 @@ def test_populate_server_is_closed_to_other_uids_and_namespaces(
         assert "network isolation unavailable" not in output
     finally:
         for process in (populate, attacker):
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGCONT)
-                process.kill()
-            process.wait()
+            _kill(process)
         log.close()
 
 
@@ -220,7 +232,7 @@ def test_populate_server_is_closed_to_other_uids_and_namespaces(
 def test_non_root_launcher_and_its_child_share_a_namespace_nobody_else_reaches(
     world_tmp, other_uids_can_run_python
 ):
-    server = subprocess.Popen(
+    server = _start(
         [*NOBODY, sys.executable, "-m", PROBE, "server"],
         cwd=REPO_ROOT,
         env=_env(world_tmp),
@@ -259,14 +271,12 @@ def test_non_root_launcher_and_its_child_share_a_namespace_nobody_else_reaches(
         server.stdin.close()
         assert server.wait(timeout=60) == 0
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        _kill(server)
 
 
 def test_shared_reverb_server_says_it_is_open_and_a_busy_port_is_refused(tmp_path):
     err = open(tmp_path / "server.err", "w")
-    first = subprocess.Popen(
+    first = _start(
         [
             sys.executable,
             "-m",
@@ -325,16 +335,14 @@ def test_shared_reverb_server_says_it_is_open_and_a_busy_port_is_refused(tmp_pat
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=120) == 0
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        _kill(first)
         err.close()
 
 
 @needs_root
 def test_reverb_server_of_an_isolated_launcher_serves_only_the_run(tmp_path):
     """The distributed run's layout: launcher isolated, reverb_server its child."""
-    launcher = subprocess.Popen(
+    launcher = _start(
         [
             sys.executable,
             "-m",
@@ -375,9 +383,7 @@ def test_reverb_server_of_an_isolated_launcher_serves_only_the_run(tmp_path):
         launcher.stdin.close()
         assert launcher.wait(timeout=120) == 0
     finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
+        _kill(launcher)
 
 
 @needs_root
