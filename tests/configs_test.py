@@ -30,7 +30,9 @@ def _shipped(pattern):
 def test_configs_ship_inside_the_package_and_the_checkout_links_them():
     assert os.path.isdir(CONFIGS)
     assert CONFIGS.endswith(os.path.join("smart_control", "configs"))
-    top = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+    top = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs"
+    )
     assert os.path.realpath(top) == os.path.realpath(CONFIGS)
 
 
@@ -46,7 +48,6 @@ def test_every_shipped_file_parses_strictly(path):
 @pytest.mark.parametrize("path", _shipped("experiments/*.gin"))
 def test_experiments_plan_for_every_stage(path):
     """What run_experiment does before starting any stage, then each stage's config."""
-    from smart_control.reinforcement_learning.evaluation import evaluate
     from smart_control.reinforcement_learning.training.config import TrainConfig
 
     plan = experiment.plan([path], [])
@@ -90,7 +91,10 @@ def test_populate_files_and_the_populate_flags_parse():
         gin.clear_config()
         binary.parse_gin(files, flags_as_bindings)
         with gin.config_scope(populate_starter_buffer.SCOPE):
-            assert starter_buffer.populate_starter_buffer("/nonexistent", dry_run=True) is None
+            assert (
+                starter_buffer.populate_starter_buffer("/nonexistent", dry_run=True)
+                is None
+            )
         operative = gin.operative_config_str()
         assert "populate/ReplayBufferManager.capacity = 2" in operative
         assert "populate/populate_starter_buffer.num_runs = 2" in operative

@@ -99,4 +99,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    binary.run(main)
+    binary.run(main, network=binary.PRIVATE)

@@ -142,7 +142,7 @@ def _print_summary(summary) -> None:
 def run() -> None:
     """Console entry point (smart-control-populate)."""
     define_flags()
-    binary.run(main)
+    binary.run(main, network=binary.PRIVATE)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@ the server checkpoints every --checkpoint_interval_s seconds and when stopped
 (checkpoints/, metadata.json, server.json while running, operative_config.gin,
 logs/native.log).
 
+The server listens on all IPv4 and IPv6 addresses of the machine and Reverb
+has no authentication (it says so when it starts; README: Security). Started
+by a launcher that isolated itself (run_experiment --mode=distributed), it is
+reachable only by that run's processes. An explicit port already in use is
+refused.
+
 For distributed runs (collect.py + train.py), --variable_container_port also
 serves the experiment's agent's policy weights table there (TrainConfig's
 agent, as the trainer and collectors build it). The server runs in gin scope
@@ -30,7 +36,7 @@ import threading
 
 from absl import flags
 
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.utils import binary, network_isolation
 
 DEFAULT_GIN_FILE = "reverb_server/building.gin"
 FLAGS = flags.FLAGS
@@ -66,6 +72,13 @@ def main(argv):
         value = getattr(FLAGS, name)
         if value is not None and (value < 0 or value > 65535):
             raise binary.UserError(f"--{name} must be in 0..65535, got {value}")
+    if FLAGS.port and FLAGS.port == FLAGS.variable_container_port:
+        raise binary.UserError(
+            f"--port and --variable_container_port are both {FLAGS.port}; "
+            "give two different ports"
+        )
+    for name in ("port", "variable_container_port"):
+        network_isolation.check_port_free(getattr(FLAGS, name), f"--{name}")
     if FLAGS.starter_buffer and not os.path.exists(FLAGS.starter_buffer):
         raise binary.UserError(
             f"--starter_buffer: no such directory {FLAGS.starter_buffer}"
@@ -102,6 +115,13 @@ def main(argv):
                 f"(local {info['variable_local_address']}).",
                 flush=True,
             )
+        ports = [int(info["address"].rsplit(":", 1)[1])]
+        if "variable_address" in info:
+            ports.append(int(info["variable_address"].rsplit(":", 1)[1]))
+        print(
+            network_isolation.listening_notice(ports, binary.network_status()),
+            flush=True,
+        )
 
     with gin.config_scope(topology.SCOPE):
         stats = server.serve_replay_buffer(
@@ -126,7 +146,7 @@ def main(argv):
 def run() -> None:
     """Console entry point (smart-control-reverb-server)."""
     define_flags()
-    binary.run(main)
+    binary.run(main, network=binary.SHARED)
 
 
 if __name__ == "__main__":

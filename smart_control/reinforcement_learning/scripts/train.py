@@ -39,7 +39,7 @@ import sys
 
 from absl import flags, logging
 
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.utils import binary, network_isolation
 
 FLAGS = flags.FLAGS
 
@@ -86,6 +86,11 @@ def main(argv) -> int:
     if FLAGS.variable_container_server_address and not distributed:
         raise binary.UserError(
             "--variable_container_server_address needs --replay_buffer_server_address"
+        )
+    if distributed and binary.network_status().state == network_isolation.ISOLATED:
+        raise binary.UserError(
+            "--network=private: this process has a network namespace of its own "
+            "and cannot reach --replay_buffer_server_address; drop --network"
         )
     if distributed and FLAGS.starter_buffer:
         raise binary.UserError(
@@ -239,10 +244,16 @@ def _print_with_eval_and_paths(lines, result) -> None:
     sys.stdout.flush()
 
 
+def _network_default() -> str:
+    """private; shared with --replay_buffer_server_address (no server of its own
+    then, and the given one must be reachable)."""
+    return binary.SHARED if FLAGS.replay_buffer_server_address else binary.PRIVATE
+
+
 def run() -> None:
     """Console entry point (smart-control-train)."""
     define_flags()
-    binary.run(main)
+    binary.run(main, network=_network_default)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,11 @@
 * SIGTERM is handled like Ctrl-C (KeyboardInterrupt), so a binary stopped by
   a launcher, a batch system or `kill` takes its Ctrl-C path (commit,
   checkpoint) and exits 130.
+* Network: a binary that starts Reverb servers passes `network=` to `run`,
+  which defines `--network=private|shared` with that default and, before
+  `main` (so before TensorFlow starts threads), moves a private one into a
+  network namespace of its own (see network_isolation.py);
+  `network_status()` then says what happened.
 
 A binary reads:
 
@@ -49,11 +54,11 @@ import signal
 import sys
 import tempfile
 import traceback
-from typing import Callable, Iterator, List, Mapping, Optional, Sequence
+from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from absl import app, flags, logging
 
-from smart_control.reinforcement_learning.utils import run_files
+from smart_control.reinforcement_learning.utils import network_isolation, run_files
 
 FLAGS = flags.FLAGS
 
@@ -81,6 +86,7 @@ _USER_ERRORS = (
     FileExistsError,
     PermissionError,
     ConnectionError,
+    network_isolation.PortInUseError,
 )
 
 
@@ -158,13 +164,28 @@ def _parse_flags(argv: Sequence[str]) -> List[str]:
         sys.exit(2)
 
 
-def run(main: Callable[[List[str]], Optional[int]]) -> None:
+def run(
+    main: Callable[[List[str]], Optional[int]],
+    network: Union[None, str, Callable[[], str]] = None,
+) -> None:
     """`app.run(main)` with dash-tolerant flags, one-line user errors, and
-    SIGTERM handled as Ctrl-C."""
+    SIGTERM handled as Ctrl-C.
+
+    Args:
+      main: the binary's main.
+      network: for a binary that starts Reverb servers, the default of its
+        `--network` flag: "private" or "shared", or a function of the parsed
+        flags returning one (its docstring is the flag's default in --help).
+        None: no such flag.
+    """
+    if network is not None and "network" not in FLAGS:
+        _define_network_flag(network)
 
     def guarded_main(argv: List[str]) -> Optional[int]:
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
+            if network is not None:
+                _apply_network_flag(network)
             return main(argv)
         except _USER_ERRORS as e:
             return _report(e)
@@ -222,6 +243,55 @@ def flag_bindings(flag_to_gin: Mapping[str, str]) -> List[str]:
         if value is not None:
             bindings.append(f"{gin_name} = {value!r}")
     return bindings
+
+
+PRIVATE = "private"
+SHARED = "shared"
+_network_status: Optional[network_isolation.NetworkStatus] = None
+
+
+def _define_network_flag(default: Union[str, Callable[[], str]]) -> None:
+    if callable(default):
+        default_help = " Default: " + " ".join((default.__doc__ or "").split())
+        default = None
+    else:
+        default_help = ""
+    flags.DEFINE_enum(
+        "network",
+        default,
+        [PRIVATE, SHARED],
+        "private: run in a network namespace of its own, so that the Reverb "
+        "servers this process starts are reachable only by it and its child "
+        "processes (a launcher's children share the launcher's); shared: they "
+        "listen on all addresses of this machine, without authentication "
+        "(README: Security)." + default_help,
+    )
+
+
+def _apply_network_flag(default: Union[str, Callable[[], str]]) -> None:
+    """Enters a private network namespace if --network (or its default) says so."""
+    global _network_status
+    fallback = default() if callable(default) else default
+    choice = FLAGS.network or fallback
+    if choice == PRIVATE:
+        try:
+            _network_status = network_isolation.enter_private_network()
+        except network_isolation.IsolationError as e:
+            raise UserError(f"{e} (--network=shared skips isolation)") from None
+        return
+    _network_status = network_isolation.shared_status()
+    if fallback == PRIVATE and not _network_status.private:
+        print(
+            "warning: --network=shared: the Reverb servers of this process listen "
+            "on all addresses of this machine without authentication",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def network_status() -> network_isolation.NetworkStatus:
+    """Whether this process's servers are private (see `run(network=...)`)."""
+    return _network_status or network_isolation.shared_status()
 
 
 def resolve_gin_file(path: str) -> str:

@@ -218,9 +218,7 @@ def test_resume_after_sigkill_continues_from_the_last_commit(tmp_path):
     assert 50 <= commit.train_step < 350
     # A record of a learner checkpoint that was never saved, as a kill
     # between the two leaves: not a commit.
-    run_dir.write_commit_record(
-        str(root), run_dir.Commit(5000, 9999, 0, None, 0)
-    )
+    run_dir.write_commit_record(str(root), run_dir.Commit(5000, 9999, 0, None, 0))
 
     resumed = _run(*command)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
