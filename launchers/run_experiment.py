@@ -224,6 +224,7 @@ def run(
         versions=run_records.package_versions(),
         git_commit=run_records.git_commit(),
         reproducibility=NOT_BIT_REPRODUCIBLE,
+        network=binary.network_status().to_json(),
         status="running",
         resumed_at=run_records.now() if resumed else None,
     )
@@ -376,7 +377,8 @@ def _failed(record) -> bool:
 def main(argv):
     binary.check_no_arguments(argv)
     binary.require_gin_file("experiments/quickstart.gin")
-    root_dir = binary.make_output_dir(FLAGS.root_dir)
+    if not FLAGS.root_dir:
+        raise binary.UserError("--root_dir is required")
     unknown = set(FLAGS.stages) - set(experiment.STAGES)
     if unknown:
         raise binary.UserError(f"--stages: unknown stage(s) {sorted(unknown)}")
@@ -391,6 +393,8 @@ def main(argv):
         plan = experiment.plan(
             FLAGS.gin_file, FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN)
         )
+    # Only a checked experiment creates its run directory.
+    root_dir = binary.make_output_dir(FLAGS.root_dir)
     binary.attach_native_log(root_dir)
     record = run(root_dir, plan, cache, FLAGS.stages, mode=FLAGS.mode)
     _print_summary(root_dir, record)
@@ -446,7 +450,10 @@ def _print_distributed_summary(stage: Dict[str, Any]) -> None:
 def run_main() -> None:
     """Console entry point (smart-control-run-experiment)."""
     define_flags()
-    binary.run(main)
+    # The run's Reverb servers (populate's, train's, a distributed run's
+    # server) are reachable only by the run's own processes: the launcher
+    # enters a private network namespace that every stage inherits.
+    binary.run(main, network=binary.PRIVATE)
 
 
 if __name__ == "__main__":

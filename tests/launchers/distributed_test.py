@@ -15,42 +15,29 @@ from smart_control.reinforcement_learning.replay_buffer import checkpoint_files
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TABLE = "experience"
 
-TINY_NETWORKS = [
-    "'BuildingEnvironment.episode_days = 1'",
-    "'create_sac_agent.actor_fc_layers = (8,)'",
-    "'create_sac_agent.critic_joint_fc_layers = (8,)'",
-    "'ReplayBufferManager.capacity = 200000'",
-    "'train_from_server.batch_size = 8'",
-    "'train_from_server.eval_interval = 0'",
-    "'train_from_server.summary_interval = 20'",
-    "'train_from_server.push_interval = 10'",
-    "'collect.weight_update_interval = 20'",
-    "'collect.summary_interval = 48'",
-]
-
-
-def _experiment(tmp_path, distributed_bindings):
-    bindings = ",\n    ".join(TINY_NETWORKS + [f"'{b}'" for b in distributed_bindings])
-    text = f"""
-run_experiment.seed = 3
-run_experiment.populate_gin_files = ['populate/starter_buffer.gin']
-run_experiment.populate_bindings = [
-    'populate_starter_buffer.num_runs = 2',
-    'populate_starter_buffer.steps_per_run = 48',
-    'BuildingEnvironment.episode_days = 1',
-]
-run_experiment.distributed_gin_files = ['distributed/building_sac.gin']
-run_experiment.distributed_bindings = [
-    {bindings},
-]
-run_experiment.eval_gin_files = ['eval/building.gin']
-run_experiment.eval_bindings = [
-    'BuildingEnvironment.episode_days = 1',
-    'evaluate.num_episodes = 1',
-]
+TINY = """
+include 'experiments/building_sac.gin'
+SEED = 3
+populate_starter_buffer.num_runs = 2
+populate_starter_buffer.steps_per_run = 48
+BuildingEnvironment.episode_days = 1
+create_sac_agent.actor_fc_layers = (8,)
+create_sac_agent.critic_joint_fc_layers = (8,)
+ReplayBufferManager.capacity = 200000
+TrainConfig.batch_size = 8
+TrainConfig.eval_interval = 0
+TrainConfig.summary_interval = 20
+train_from_server.push_interval = 10
+collect.weight_update_interval = 20
+collect.summary_interval = 48
+evaluate.num_episodes = 1
 """
+
+
+def _experiment(tmp_path, bindings):
+    """The building experiment at tiny sizes, with `bindings` appended."""
     path = tmp_path / "distributed_experiment.gin"
-    path.write_text(text)
+    path.write_text(TINY + "\n".join(bindings) + "\n")
     return str(path)
 
 
@@ -103,11 +90,11 @@ def test_distributed_run_with_two_collectors_loses_nothing(tmp_path):
     experiment = _experiment(
         tmp_path,
         [
-            "min_size_rate_limiter.min_size_to_sample = 50",
+            "distributed/min_size_rate_limiter.min_size_to_sample = 50",
             "serve_replay_buffer.checkpoint_interval_s = 5.0",
-            "train_from_server.num_train_steps = 100",
-            "train_from_server.checkpoint_interval = 50",
-            "train_from_server.policy_save_interval = 50",
+            "TrainConfig.num_train_steps = 100",
+            "TrainConfig.checkpoint_interval = 50",
+            "TrainConfig.policy_save_interval = 50",
         ],
     )
     root = tmp_path / "run"
@@ -182,11 +169,11 @@ def test_server_and_collector_killed_mid_run_are_restarted(tmp_path):
         [
             # Trains until stopped (tests/reinforcement_learning/distributed
             # covers the trainer waiting below the minimum size).
-            "min_size_rate_limiter.min_size_to_sample = 200",
+            "distributed/min_size_rate_limiter.min_size_to_sample = 200",
             "train_from_server.stall_log_interval_s = 5.0",
-            "train_from_server.num_train_steps = 10000000",
-            "train_from_server.checkpoint_interval = 0",
-            "train_from_server.policy_save_interval = 0",
+            "TrainConfig.num_train_steps = 10000000",
+            "TrainConfig.checkpoint_interval = 0",
+            "TrainConfig.policy_save_interval = 0",
             "serve_replay_buffer.checkpoint_interval_s = 2.0",
         ],
     )
@@ -288,9 +275,9 @@ def test_server_and_collector_killed_mid_run_are_restarted(tmp_path):
     assert final_processes["server"]["restarts"] == 1
     assert final_processes["collector-1"]["restarts"] == 1
     assert final_processes["server"]["exit_codes"] == [-9, 0]
-    # Stopped by SIGTERM, the trainer checkpointed its learner first.
+    # Stopped by SIGTERM, the trainer committed its learner checkpoint first.
     assert glob.glob(str(root / "train" / "train" / "checkpoints" / "ckpt-*.index"))
-    assert "Interrupted: learner checkpoint" in _read(root / "logs" / "trainer.log")
+    assert "Interrupted: committing" in _read(root / "logs" / "trainer.log")
     final_keys = _item_keys(_newest_checkpoint(buffer_dir))
     assert keys_before_kill <= final_keys
     assert len(final_keys) > len(keys_before_kill)

@@ -14,32 +14,22 @@ import pytest
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TINY_EXPERIMENT = """
-run_experiment.seed = 3
-run_experiment.populate_gin_files = ['populate/starter_buffer.gin']
-run_experiment.populate_bindings = [
-    'populate_starter_buffer.num_runs = 2',
-    'populate_starter_buffer.steps_per_run = 48',
-    'BuildingEnvironment.episode_days = 1',
-]
-run_experiment.train_gin_files = ['train/building_sac.gin']
-run_experiment.train_bindings = [
-    'BuildingEnvironment.episode_days = 1',
-    'train_eval.num_env_steps = 120',
-    'train_eval.initial_collect_steps = 0',
-    'train_eval.batch_size = 8',
-    'train_eval.eval_interval = 0',
-    'train_eval.checkpoint_interval = 60',
-    'train_eval.policy_save_interval = 60',
-    'train_eval.summary_interval = 20',
-    'ReplayBufferManager.capacity = 1000',
-    'create_sac_agent.actor_fc_layers = (8,)',
-    'create_sac_agent.critic_joint_fc_layers = (8,)',
-]
-run_experiment.eval_gin_files = ['eval/building.gin']
-run_experiment.eval_bindings = [
-    'BuildingEnvironment.episode_days = 1',
-    'evaluate.num_episodes = 1',
-]
+include 'experiments/building_sac.gin'
+SEED = 3
+populate_starter_buffer.num_runs = 2
+populate_starter_buffer.steps_per_run = 48
+BuildingEnvironment.episode_days = 1
+TrainConfig.num_train_steps = 120
+TrainConfig.batch_size = 8
+TrainConfig.eval_interval = 0
+TrainConfig.checkpoint_interval = 60
+TrainConfig.policy_save_interval = 60
+TrainConfig.summary_interval = 20
+train_eval.initial_collect_steps = 0
+ReplayBufferManager.capacity = 1000
+create_sac_agent.actor_fc_layers = (8,)
+create_sac_agent.critic_joint_fc_layers = (8,)
+evaluate.num_episodes = 1
 """
 
 
@@ -87,10 +77,13 @@ def test_run_experiment_end_to_end_then_nothing_to_do(tmp_path, experiment):
         "started_at",
         "ended_at",
         "reproducibility",
+        "network",
     ):
         assert key in run
+    assert run["seed"] == 3
     assert run["versions"]["dm-reverb"] == "0.14.0"
-    assert (root / "experiment.gin").read_text().count("run_experiment.seed = 3")
+    assert run["network"]["network"] == "isolated"
+    assert "SEED = 3" in (root / "experiment.gin").read_text()
     assert (root / "train" / "DONE").exists()
     assert (root / "train" / "operative_config.gin").exists()
     metrics = _json(root / "eval_report" / "metrics.json")
@@ -126,7 +119,58 @@ def test_same_config_and_seed_reproduce_buffer_and_baseline(tmp_path, experiment
     assert evals[0] == evals[1]
 
 
+def _operative(path):
+    """An operative config file with gin's line continuations joined."""
+    return " ".join(path.read_text().replace("\\\n", "").split())
+
+
+def test_a_launcher_binding_reaches_every_stage_that_has_its_configurable(
+    tmp_path, experiment
+):
+    root = tmp_path / "run"
+    done = _launch(
+        "launchers.run_experiment",
+        [
+            f"--gin_file={experiment}",
+            f"--root_dir={root}",
+            "--gin_bindings=reward_function.comfort_weight = 0.3",
+            "--gin_bindings=create_sac_agent.actor_learning_rate = 0.002",
+        ],
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    populate = _operative(root / "starter_buffer" / "operative_config.gin")
+    train = _operative(root / "train" / "operative_config.gin")
+    evaluation = _operative(root / "eval_report" / "operative_config.gin")
+    # The building's reward: populate (in its gin scope), train and eval.
+    assert "populate/reward_function.comfort_weight = 0.3" in populate
+    assert "reward_function.comfort_weight = 0.3" in train
+    assert "reward_function.comfort_weight = 0.3" in evaluation
+    # The agent: only train builds one.
+    assert "create_sac_agent.actor_learning_rate = 0.002" in train
+    assert "create_sac_agent" not in populate and "create_sac_agent" not in evaluation
+    # The experiment's own settings reached every stage too (one-day episodes).
+    assert "populate/BuildingEnvironment.episode_days = 1" in populate
+    assert "BuildingEnvironment.episode_days = 1" in evaluation
+    assert _json(root / "run.json")["gin_bindings"] == [
+        "reward_function.comfort_weight = 0.3",
+        "create_sac_agent.actor_learning_rate = 0.002",
+    ]
+
+
 def test_bad_input_is_one_line(tmp_path, experiment):
+    typo = _launch(
+        "launchers.run_experiment",
+        [
+            f"--gin_file={experiment}",
+            f"--root_dir={tmp_path / 't'}",
+            "--gin_bindings=BuildingEnvironment.episode_dayz = 1",
+        ],
+    )
+    assert typo.returncode == 1
+    lines = typo.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: gin: "), typo.stderr
+    assert "episode_dayz" in lines[0]
+    assert not (tmp_path / "t").exists()  # nothing started, nothing written
     missing = _launch(
         "launchers.run_experiment",
         ["--gin_file=experiments/nope.gin", f"--root_dir={tmp_path / 'r'}"],
@@ -153,6 +197,18 @@ def test_bad_input_is_one_line(tmp_path, experiment):
         bad_sweep.stderr.strip()
         == "error: --sweep values must be a non-empty list, got '12'"
     )
+    bad_point = _launch(
+        "launchers.sweep",
+        [
+            f"--gin_file={experiment}",
+            f"--root_dir={tmp_path / 's2'}",
+            "--sweep=BuildingEnvironment.episode_days=[1, 0]",
+        ],
+    )
+    assert bad_point.returncode == 1
+    line = bad_point.stderr.strip()
+    assert line.startswith("error: point p001") and "episode_days" in line, line
+    assert not (tmp_path / "s2" / "points").exists()
 
 
 def _wait_until_unlocked(lock_path, timeout_s=120):
@@ -233,6 +289,38 @@ def test_two_point_sweep_killed_and_resumed(tmp_path, experiment):
     assert "2 already complete, 0 to run" in again.stdout
 
 
+def test_sweep_over_the_building_populates_and_evaluates_each_building(
+    tmp_path, experiment
+):
+    root = tmp_path / "sweep"
+    done = _launch(
+        "launchers.sweep",
+        [
+            f"--gin_file={experiment}",
+            f"--root_dir={root}",
+            "--max_parallel=2",
+            "--gin_bindings=TrainConfig.num_train_steps = 20",
+            "--gin_bindings=TrainConfig.checkpoint_interval = 0",
+            "--gin_bindings=TrainConfig.policy_save_interval = 0",
+            "--sweep=BuildingEnvironment.episode_days=[1, 2]",
+        ],
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    sweep = _json(root / "sweep.json")
+    keys = sweep["populate_keys"]
+    assert keys["p000"] != keys["p001"]
+    assert sorted(os.listdir(root / "starter_buffers")) == sorted(keys.values())
+    for point, days in (("p000", 1), ("p001", 2)):
+        point_dir = root / "points" / point
+        assert _json(point_dir / "starter_buffer.json")["populate_key"] == keys[point]
+        evaluation = _operative(point_dir / "eval_report" / "operative_config.gin")
+        assert f"BuildingEnvironment.episode_days = {days}" in evaluation
+        metrics = _json(point_dir / "eval_report" / "metrics.json")
+        episodes = metrics["results"]["policy"]["episodes"]
+        assert {e["steps"] for e in episodes} == {96 * days}  # 15-minute steps
+
+
 def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):
     root = tmp_path / "slurm_sweep"
     env = dict(os.environ, **slurm_cluster.env)
@@ -248,6 +336,7 @@ def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):
             f"--slurm_partition={slurm_cluster.partition}",
             "--slurm_mem_gb=2",
             "--gin_bindings=SlurmExecutor.poll_interval_s = 1.0",
+            "--gin_bindings=SlurmExecutor.job_name = 'sc_sweep_test'",
             "--sweep=ReplayBufferManager.capacity=[500, 1000]",
         ],
         cwd=REPO_ROOT,
@@ -272,6 +361,23 @@ def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):
         name.endswith(".out") or name.endswith(".pkl")
         for name in _walk_names(root / "slurm")
     )
+    # What was submitted: the flag (memory) and the bindings (job name, poll
+    # interval) took effect, the rest are SlurmExecutor's defaults, as --help
+    # shows them; sweep.json records the operative values.
+    scripts = [
+        (root / "slurm" / name).read_text()
+        for name in os.listdir(root / "slurm")
+        if name.endswith("_submission.sh")
+    ]
+    points_script = next(s for s in scripts if "--array" in s)
+    assert "#SBATCH --mem=2GB" in points_script
+    assert "#SBATCH --job-name=sc_sweep_test" in points_script
+    assert "#SBATCH --cpus-per-task=2" in points_script
+    assert "#SBATCH --time=1440" in points_script
+    executor = _json(root / "sweep.json")["executor"]
+    assert executor["type"] == "SlurmExecutor"
+    assert (executor["mem_gb"], executor["poll_interval_s"]) == (2.0, 1.0)
+    assert executor["job_name"] == "sc_sweep_test"
 
 
 def _walk_names(path):

@@ -29,17 +29,26 @@ def _run(module, *args):
     [
         (
             COLLECT,
-            [],
+            ["--replay_buffer_server_address=localhost:8000"],
+            "error: --gin_file is required, e.g. --gin_file=experiments/quickstart.gin",
+        ),
+        (
+            COLLECT,
+            ["--gin_file=experiments/quickstart.gin"],
             "error: --replay_buffer_server_address ",
         ),
         (
             COLLECT,
-            ["--replay_buffer_server_address=localhost"],
+            [
+                "--gin_file=experiments/quickstart.gin",
+                "--replay_buffer_server_address=localhost",
+            ],
             "error: --replay_buffer_server_address must be host:port, got 'localhost'",
         ),
         (
             COLLECT,
             [
+                "--gin_file=experiments/quickstart.gin",
                 "--replay_buffer_server_address=localhost:8000",
                 "--variable_container_server_address=localhost:port",
             ],
@@ -49,7 +58,7 @@ def _run(module, *args):
         (
             TRAIN,
             [
-                "--gin_file=distributed/building_sac.gin",
+                "--gin_file=experiments/quickstart.gin",
                 "--variable_container_server_address=localhost:8001",
             ],
             "error: --variable_container_server_address needs "
@@ -58,7 +67,7 @@ def _run(module, *args):
         (
             TRAIN,
             [
-                "--gin_file=distributed/building_sac.gin",
+                "--gin_file=experiments/quickstart.gin",
                 "--replay_buffer_server_address=localhost:8000",
                 "--starter_buffer=runs/starter_buffer",
             ],
@@ -67,6 +76,7 @@ def _run(module, *args):
         ),
     ],
     ids=[
+        "collect-without-gin-file",
         "collect-without-replay-address",
         "collect-malformed-replay-address",
         "collect-malformed-weights-address",

@@ -54,8 +54,7 @@ def test_items_written_stats_and_a_restart(servers, tmp_path):
         return dt.env_factory(seed)
 
     run = dict(
-        env_factory=env_factory,
-        agent_factory=dt.agent_factory,
+        config=dt.train_config(env_factory=env_factory),
         steps_per_run=50,
         summary_interval=100,
     )
@@ -105,8 +104,7 @@ def test_initial_policy_acts_until_weights_are_pushed(servers, tmp_path):
         replay_address,
         variable_address,
         task=0,
-        env_factory=dt.env_factory,
-        agent_factory=dt.agent_factory,
+        config=dt.train_config(),
         initial_policy_factory=initial_policy_factory,
         max_env_steps=150,
         steps_per_run=25,
@@ -138,8 +136,7 @@ def test_weights_pushed_before_the_start_are_used_at_once(servers, tmp_path):
         str(tmp_path / "run"),
         replay_address,
         variable_address,
-        env_factory=dt.env_factory,
-        agent_factory=dt.agent_factory,
+        config=dt.train_config(),
         initial_policy_factory=initial_policy_factory,
         max_env_steps=20,
         steps_per_run=10,
@@ -154,8 +151,7 @@ def test_max_env_steps_is_not_overshot(servers, tmp_path):
         str(tmp_path / "run"),
         replay_address,
         None,
-        env_factory=dt.env_factory,
-        agent_factory=dt.agent_factory,
+        config=dt.train_config(),
         max_env_steps=30,
         steps_per_run=20,  # runs of 20 and 10 steps
     )
@@ -171,7 +167,6 @@ def test_max_env_steps_is_not_overshot(servers, tmp_path):
         ("max_env_steps", -1),
         ("weight_update_interval", 0),
         ("summary_interval", 0),
-        ("seed", True),
     ],
 )
 def test_bad_arguments_raise(name, value, tmp_path):
@@ -182,8 +177,7 @@ def test_bad_arguments_raise(name, value, tmp_path):
             str(tmp_path / "run"),
             "localhost:1",
             None,
-            env_factory=dt.env_factory,
-            agent_factory=dt.agent_factory,
+            config=dt.train_config(),
             **arguments,
         )
     assert not os.path.exists(tmp_path / "run")

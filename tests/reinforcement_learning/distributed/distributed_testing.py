@@ -13,11 +13,12 @@ from smart_control.reinforcement_learning.replay_buffer import table_config
 from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
     ReplayBufferManager,
 )
+from smart_control.reinforcement_learning.training.config import TrainConfig
 from smart_control.reinforcement_learning.utils.specs import collect_data_spec
 
 STEPS_PER_EPISODE = 96  # one day of 15-minute steps
-# The collector's and trainer's managers take the capacity from gin, as in
-# configs/distributed/building_sac.gin (a remote table keeps its own).
+# The collector's and trainer's managers take the capacity from gin, as the
+# experiments do (a remote table keeps its own).
 GIN = "ReplayBufferManager.capacity = 10000"
 
 
@@ -40,6 +41,13 @@ def agent_factory(
         train_step_counter=train_step_counter,
         actor_fc_layers=actor_fc_layers,
         critic_joint_fc_layers=(8,),
+    )
+
+
+def train_config(**overrides) -> TrainConfig:
+    """The tiny agent in the one-day building; `overrides` of TrainConfig's fields."""
+    return TrainConfig(
+        **{"env_factory": env_factory, "agent_factory": agent_factory, **overrides}
     )
 
 

@@ -16,22 +16,23 @@ import gin
 import pytest
 import tensorflow as tf
 
-from smart_control.reinforcement_learning.distributed import collector, variables
-from smart_control.reinforcement_learning.training import distributed_train, run_dir
+from smart_control.reinforcement_learning.distributed import collector, trainer, variables
+from smart_control.reinforcement_learning.training import run_dir
 from tests.reinforcement_learning.distributed import distributed_testing as dt
 
 MIN_SIZE = 100
-TINY = dict(
-    env_factory=dt.env_factory,
-    agent_factory=dt.agent_factory,
+TINY_CONFIG = dict(
     num_train_steps=20,
     batch_size=8,
-    train_steps_per_run=10,
-    push_interval=10,
     eval_interval=0,
     checkpoint_interval=0,
     policy_save_interval=0,
     summary_interval=0,
+)
+TINY = dict(
+    config=dt.train_config(**TINY_CONFIG),
+    train_steps_per_run=10,
+    push_interval=10,
     show_progress=False,
 )
 STALL_PREFIX = "trainer: no train step for"
@@ -75,7 +76,7 @@ def run(tmp_path_factory):
     def train():
         try:
             results.append(
-                distributed_train.train_from_server(
+                trainer.train_from_server(
                     root,
                     manager.server_address,
                     weights_address,
@@ -87,13 +88,13 @@ def run(tmp_path_factory):
         except BaseException as e:  # noqa: BLE001  (reported by the tests)
             errors.append(e)
 
-    trainer = threading.Thread(target=train, name="trainer", daemon=True)
+    thread = threading.Thread(target=train, name="trainer", daemon=True)
     try:
-        trainer.start()
-        stalled = _wait_for(lambda: lines.stalls() or not trainer.is_alive(), 120)
+        thread.start()
+        stalled = _wait_for(lambda: lines.stalls() or not thread.is_alive(), 120)
         blocked = types.SimpleNamespace(
             stall_lines=list(lines.stalls()),
-            trainer_alive=trainer.is_alive(),
+            trainer_alive=thread.is_alive(),
             done=run_dir.read_done(root),
         )
         assert stalled, "the trainer neither stalled nor finished in 120 s"
@@ -101,13 +102,12 @@ def run(tmp_path_factory):
             root,
             manager.server_address,
             None,
-            env_factory=dt.env_factory,
-            agent_factory=dt.agent_factory,
+            config=dt.train_config(),
             max_env_steps=300,
             steps_per_run=50,
         )
-        trainer.join(timeout=120)
-        assert not trainer.is_alive(), "training did not resume"
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "training did not resume"
         assert not errors, errors
         yield types.SimpleNamespace(
             root=root,
@@ -177,7 +177,7 @@ def test_learner_checkpoint_and_policies_are_written(run):
 
 def test_a_finished_run_is_left_alone(run):
     mtime = os.path.getmtime(run_dir.path(run.root, run_dir.DONE_FILE))
-    again = distributed_train.train_from_server(
+    again = trainer.train_from_server(
         run.root, run.replay_address, run.weights_address, **TINY
     )
     assert again.already_done and again.train_step == 0
@@ -186,9 +186,12 @@ def test_a_finished_run_is_left_alone(run):
 
 
 def test_bad_arguments_raise(tmp_path):
-    for name, value in (("num_train_steps", 0), ("batch_size", 0), ("seed", -1)):
+    for name, value in (("train_steps_per_run", 0), ("push_interval", 0)):
         with pytest.raises(ValueError, match=f"train_from_server.{name} must be"):
-            distributed_train.train_from_server(
+            trainer.train_from_server(
                 str(tmp_path / "run"), "localhost:1", None, **{**TINY, name: value}
             )
+    for name, value in (("num_train_steps", 0), ("batch_size", 0), ("seed", -1)):
+        with pytest.raises(ValueError, match=f"TrainConfig.{name} must be"):
+            dt.train_config(**{**TINY_CONFIG, name: value})
     assert not os.path.exists(tmp_path / "run")
