@@ -97,8 +97,6 @@ METRICS: Tuple[Metric, ...] = (
     Metric("length", "episode length", "steps", NEUTRAL),
 )
 BY_KEY: Mapping[str, Metric] = {m.key: m for m in METRICS}
-GENERIC_KEYS: Tuple[str, ...] = tuple(m.key for m in METRICS if not m.info_fields)
-BUILDING_KEYS: Tuple[str, ...] = tuple(m.key for m in METRICS)
 INFO_FIELDS: Tuple[str, ...] = tuple(f for m in METRICS for f in m.info_fields)
 
 

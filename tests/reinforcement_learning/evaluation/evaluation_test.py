@@ -132,6 +132,13 @@ def test_metric_table_names_the_report_columns():
     assert metric_table.summary_tag("cost", "winter") == "Eval_winter/cost"
     with pytest.raises(ValueError, match="key"):
         metric_table.summary_tag("energy")
+    # The same sums for the train loop's collect-side summaries.
+    from smart_control.reinforcement_learning.training import metrics
+
+    info = metric_table.episode_info_metrics()
+    assert info["comfort_kh"] == ("comfort_violation_degree_hours",)
+    assert set(info) == {m.key for m in metric_table.METRICS if m.info_fields}
+    metrics.EpisodeInfoTotals(building_env.create_building_environment(), metrics=info)
 
 
 class _CountingSchedule(random_py_policy.RandomPyPolicy):
