@@ -56,7 +56,8 @@ def test_experiments_plan_for_every_stage(path):
     with gin.config_scope(topology.SCOPE):
         assert TrainConfig() == train
     assert gin.query_parameter("evaluate.env_factory") is not None  # eval stage
-    assert train.env_factory is not None and train.baseline_policy_factory
+    assert train.env_factory is not None
+    assert gin.query_parameter("comparison_baseline.compare_with_schedule")
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,8 @@ TrainConfig.summary_interval = 20
 train_from_server.push_interval = 10
 collect.weight_update_interval = 20
 collect.summary_interval = 48
-evaluate.num_episodes = 1
+evaluation_set.episodes_per_season = 1
+evaluation_set.episode_days = 1
 """
 
 

@@ -29,7 +29,8 @@ train_eval.initial_collect_steps = 0
 ReplayBufferManager.capacity = 1000
 create_sac_agent.actor_fc_layers = (8,)
 create_sac_agent.critic_joint_fc_layers = (8,)
-evaluate.num_episodes = 1
+evaluation_set.episodes_per_season = 1
+evaluation_set.episode_days = 1
 """
 
 
@@ -87,7 +88,14 @@ def test_run_experiment_end_to_end_then_nothing_to_do(tmp_path, experiment):
     assert (root / "train" / "DONE").exists()
     assert (root / "train" / "operative_config.gin").exists()
     metrics = _json(root / "eval_report" / "metrics.json")
-    assert set(metrics["results"]) == {"policy", "schedule"}
+    assert set(metrics["results"]) == {"policy", "baseline"}
+    assert metrics["baseline"] == "schedule"
+    assert set(metrics["results"]["policy"]["seasons"]) == {
+        "winter",
+        "spring",
+        "summer",
+        "autumn",
+    }
     starter = _json(root / "starter_buffer.json")
     assert starter["frames"] == 2 * 47
 
@@ -108,7 +116,7 @@ def test_same_config_and_seed_reproduce_buffer_and_baseline(tmp_path, experiment
                 f"--gin_file={experiment}",
                 f"--root_dir={root}",
                 "--stages=populate,eval",
-                "--gin_bindings=evaluate.compare_with_schedule = False",
+                "--gin_bindings=comparison_baseline.compare_with_schedule = False",
             ],
         )
         assert done.returncode == 0, done.stderr[-3000:]
@@ -302,7 +310,7 @@ def test_sweep_over_the_building_populates_and_evaluates_each_building(
             "--gin_bindings=TrainConfig.num_train_steps = 20",
             "--gin_bindings=TrainConfig.checkpoint_interval = 0",
             "--gin_bindings=TrainConfig.policy_save_interval = 0",
-            "--sweep=BuildingEnvironment.episode_days=[1, 2]",
+            "--sweep=BuildingEnvironment.time_step_s=[900, 1800]",
         ],
         timeout=900,
     )
@@ -311,14 +319,25 @@ def test_sweep_over_the_building_populates_and_evaluates_each_building(
     keys = sweep["populate_keys"]
     assert keys["p000"] != keys["p001"]
     assert sorted(os.listdir(root / "starter_buffers")) == sorted(keys.values())
-    for point, days in (("p000", 1), ("p001", 2)):
+    for point, step_s in (("p000", 900), ("p001", 1800)):
         point_dir = root / "points" / point
         assert _json(point_dir / "starter_buffer.json")["populate_key"] == keys[point]
+        populate = _operative(
+            point_dir
+            / ".."
+            / ".."
+            / "starter_buffers"
+            / keys[point]
+            / "operative_config.gin"
+        )
+        assert f"populate/BuildingEnvironment.time_step_s = {step_s}" in populate
         evaluation = _operative(point_dir / "eval_report" / "operative_config.gin")
-        assert f"BuildingEnvironment.episode_days = {days}" in evaluation
+        assert f"BuildingEnvironment.time_step_s = {step_s}" in evaluation
         metrics = _json(point_dir / "eval_report" / "metrics.json")
-        episodes = metrics["results"]["policy"]["episodes"]
-        assert {e["steps"] for e in episodes} == {96 * days}  # 15-minute steps
+        # One-day evaluation episodes of 15- or 30-minute steps.
+        for role in ("policy", "baseline"):
+            episodes = metrics["results"][role]["episodes"]
+            assert {e["length"] for e in episodes} == {86400 // step_s}
 
 
 def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):

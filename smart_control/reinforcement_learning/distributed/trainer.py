@@ -226,7 +226,6 @@ class _DistributedLoop:
             counters=lambda: (max(0, self._items_inserted_total()), 0),
             checkpoint_buffer=lambda: (None, self._frames()),
             eval_env_factory=self.config.env_factory,
-            baseline_policy=builder.make_baseline_policy(env),
             scalars=self._scalars,
             extra_triggers=triggers,
             show_progress=self.show_progress,

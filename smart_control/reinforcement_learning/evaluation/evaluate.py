@@ -1,29 +1,42 @@
-"""Evaluates a policy for N episodes and compares it with the schedule baseline.
+"""Evaluates a saved policy (or the schedule) on the evaluation set.
 
-Episode `i` runs in an environment built with seed `seed + i`, for every
-policy alike, so a policy and the baseline face the same weather, occupancy
-and start dates. Per episode it records the return and, when the environment
-has `get_info()` (the building does), electricity and gas kWh, cost, kg CO2
-and comfort violation in K·h, plus per-step traces for the plots.
+The policy and the schedule baseline run the same episodes of the
+gin-configured `evaluation_set()` (dates, seeds, length; see eval_set.py).
+A residual policy (trained in `create_residual_building_environment`) runs
+in that wrapped environment and the schedule in the raw one.
 
-Outputs (see `write_report`):
+Outputs:
 
-    <output_dir>/metrics.json        per policy: per-episode and mean metrics
-    <output_dir>/plots/*.png         zone temperatures vs comfort band,
-                                     setpoints, cumulative reward vs baseline
+    <output_dir>/metrics.json     format 2:
+      policy, baseline            what was evaluated ("schedule" or a path)
+      evaluation_set              seed, episode_days, episodes (index,
+                                  env_seed, season, start_date)
+      metrics                     the metric table: key -> label, unit, better
+      results.<role>              role "policy" and "baseline":
+        overall.<key>             mean, ci_low, ci_high (95%), n
+        seasons.<season>.<key>    the same per season (building only)
+        mean.<key>                overall means, flat
+        episodes[]                per episode: index, season, start_date,
+                                  env_seed and every metric
+      difference                  policy - baseline paired per episode:
+                                  overall and seasons, as above
+    <output_dir>/plots/*.png      see plots.py
+
+`metric_table.report_columns(report, role)` flattens a report into columns.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import os
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional
 
 import gin
-import numpy as np
-from tf_agents.policies import py_policy, py_tf_eager_policy, tf_policy
+from tf_agents.policies import py_policy, py_tf_eager_policy
 
+from smart_control.environment import residual_action
+from smart_control.reinforcement_learning.evaluation import eval_set as eval_set_lib
+from smart_control.reinforcement_learning.evaluation import report as report_lib
+from smart_control.reinforcement_learning.evaluation import runner
 from smart_control.reinforcement_learning.policies.schedule_policy import (
     create_schedule_policy,
 )
@@ -32,50 +45,7 @@ from smart_control.reinforcement_learning.utils import json_files
 SCHEDULE = "schedule"
 METRICS_FILE = "metrics.json"
 PLOTS_DIR = "plots"
-
-# StepInfo fields summed over an episode, and their names in the report.
-_SUMMED_INFO = {
-    "electricity_kwh": "electricity_kwh",
-    "gas_kwh": "gas_kwh",
-    "cost": "cost",
-    "carbon_kg": "carbon_kg",
-    "comfort_violation_degree_hours": "comfort_violation_degree_hours",
-}
-
-
-@dataclasses.dataclass
-class EpisodeTrace:
-    """Per-step records of one episode."""
-
-    rewards: List[float] = dataclasses.field(default_factory=list)
-    infos: List[Any] = dataclasses.field(default_factory=list)
-
-    def metrics(self) -> Dict[str, float]:
-        result = {"return": float(np.sum(self.rewards)), "steps": len(self.rewards)}
-        if self.infos:
-            for field, name in _SUMMED_INFO.items():
-                result[name] = float(sum(getattr(info, field) for info in self.infos))
-        return result
-
-
-@dataclasses.dataclass
-class PolicyEvaluation:
-    name: str
-    episodes: List[EpisodeTrace]
-
-    def metrics(self) -> Dict[str, Any]:
-        per_episode = [episode.metrics() for episode in self.episodes]
-        keys = [k for k in per_episode[0] if k != "steps"]
-        return {
-            "mean": {k: float(np.mean([m[k] for m in per_episode])) for k in keys},
-            "episodes": per_episode,
-        }
-
-
-def _make_env(env_factory: Callable[..., Any], seed: int) -> Any:
-    if "seed" in inspect.signature(env_factory).parameters:
-        return env_factory(seed=seed)
-    return env_factory()
+POLICY_SPECS_FILE = "policy_specs.pbtxt"
 
 
 def newest_policy_checkpoint(saved_model_dir: str) -> Optional[str]:
@@ -92,13 +62,26 @@ def newest_policy_checkpoint(saved_model_dir: str) -> Optional[str]:
     if not os.path.isdir(checkpoints_dir):
         return None
     found = []
+    prefix = "policy_checkpoint_"
     for name in os.listdir(checkpoints_dir):
-        prefix = "policy_checkpoint_"
         if name.startswith(prefix) and name[len(prefix) :].isdigit():
             found.append(
                 (int(name[len(prefix) :]), os.path.join(checkpoints_dir, name))
             )
     return max(found)[1] if found else None
+
+
+def is_residual_policy(saved_model_dir: str) -> bool:
+    """Whether a saved policy acts in residual-correction space.
+
+    The wrapped environment's action spec is named `RESIDUAL_ACTION_NAME`
+    and PolicySaver keeps spec names in policy_specs.pbtxt.
+    """
+    path = os.path.join(saved_model_dir, POLICY_SPECS_FILE)
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        return f'"{residual_action.RESIDUAL_ACTION_NAME}"' in f.read()
 
 
 def load_policy(
@@ -111,13 +94,33 @@ def load_policy(
 
     Raises:
       FileNotFoundError: If the path holds no SavedModel.
+      ValueError: If the policy and the environment disagree on residual
+        actions (a residual policy in a plain environment, or the reverse).
     """
     if policy == SCHEDULE:
         return create_schedule_policy(time_step_spec, action_spec)
     if not os.path.isfile(os.path.join(policy, "saved_model.pb")):
         raise FileNotFoundError(f"no policy SavedModel (saved_model.pb) in {policy}")
+    env_residual = action_spec.name == residual_action.RESIDUAL_ACTION_NAME
+    policy_residual = is_residual_policy(policy)
+    if env_residual != policy_residual:
+        raise ValueError(
+            f"{policy} was trained with "
+            f"{'residual' if policy_residual else 'plain'} actions but "
+            f"evaluate.env_factory builds a "
+            f"{'residual' if env_residual else 'plain'} environment; use "
+            + (
+                "--gin_file=eval/residual.gin"
+                if policy_residual
+                else "--gin_file=eval/building.gin"
+            )
+        )
     loaded = py_tf_eager_policy.SavedModelPyTFEagerPolicy(
-        policy, time_step_spec, action_spec, load_specs_from_pbtxt=False
+        policy,
+        time_step_spec,
+        action_spec,
+        load_specs_from_pbtxt=False,
+        batch_time_steps=False,  # The runner steps all episodes in one batch.
     )
     checkpoint = newest_policy_checkpoint(policy)
     if checkpoint is not None:
@@ -125,128 +128,96 @@ def load_policy(
     return loaded
 
 
-def run_episodes(
-    env_factory: Callable[..., Any],
-    policy_loader: Callable[[Any, Any], Any],
-    num_episodes: int,
-    seed: int,
-    max_steps_per_episode: Optional[int] = None,
-) -> List[EpisodeTrace]:
-    """Runs `num_episodes` episodes; episode i in an env seeded `seed + i`."""
-    traces = []
-    policy = None
-    for episode in range(num_episodes):
-        env = _make_env(env_factory, seed + episode)
-        if policy is None:
-            policy = policy_loader(env.time_step_spec(), env.action_spec())
-            if isinstance(policy, tf_policy.TFPolicy):
-                policy = py_tf_eager_policy.PyTFEagerPolicy(
-                    policy, use_tf_function=True
-                )
-        trace = EpisodeTrace()
-        time_step = env.reset()
-        state = policy.get_initial_state(batch_size=None)
-        has_info = hasattr(env, "get_info")
-        while not time_step.is_last():
-            action_step = policy.action(time_step, state)
-            state = action_step.state
-            time_step = env.step(action_step.action)
-            trace.rewards.append(float(time_step.reward))
-            info = env.get_info() if has_info else None
-            if info is not None and hasattr(info, "electricity_kwh"):
-                trace.infos.append(info)
-            if max_steps_per_episode and len(trace.rewards) >= max_steps_per_episode:
-                break
-        env.close()
-        traces.append(trace)
-    return traces
+@gin.configurable
+def comparison_baseline(
+    seasonal: bool, compare_with_schedule: bool = True
+) -> Optional[Callable[..., py_policy.PyPolicy]]:
+    """The baseline every evaluation runs beside the policy, on the same episodes.
+
+    One rule for the eval binary and train's periodic evaluation: the
+    building's schedule, in the raw environment, whenever the environment is
+    the building (has seasons); nothing for other environments (Gym).
+
+    Args:
+      seasonal: Whether the evaluation environment is the building.
+      compare_with_schedule: False evaluates the policy alone.
+
+    Returns:
+      `factory(time_step_spec, action_spec)` of the baseline, or None.
+    """
+    return create_schedule_policy if compare_with_schedule and seasonal else None
 
 
 @gin.configurable(denylist=["policy", "output_dir"])
 def evaluate(
     policy: str,
     output_dir: str,
-    env_factory: Callable[..., Any] = gin.REQUIRED,
-    num_episodes: int = 4,
-    seed: int = 1000,
-    compare_with_schedule: bool = True,
-    max_steps_per_episode: Optional[int] = None,
+    env_factory: eval_set_lib.EnvFactory = gin.REQUIRED,
+    eval_set: Optional[eval_set_lib.EvaluationSet] = None,
+    write_plots: bool = True,
 ) -> Dict[str, Any]:
     """Evaluates `policy` (and the schedule baseline) and writes the report.
 
     Args:
       policy: `schedule` or a policy SavedModel directory.
       output_dir: Where metrics.json and plots/ go.
-      env_factory: Builds the evaluation environment (called with `seed=`).
-      num_episodes: Episodes per policy.
-      seed: Episode i uses environment seed `seed + i` (kept apart from the
-        populate and train seeds by default).
-      compare_with_schedule: Also evaluate the schedule baseline on the same
-        episodes (needs an environment the schedule policy understands).
-      max_steps_per_episode: Cut episodes short (tests); None runs to the end.
+      env_factory: Builds each episode's environment (see
+        `EvaluationSet.make_env`).
+      eval_set: The episodes; None for the gin-configured `evaluation_set()`.
+      write_plots: Write plots/ (skip for speed).
 
     Returns:
-      The metrics written to metrics.json.
+      The metrics written to metrics.json, plus "files": the paths written.
+
+    Raises:
+      FileNotFoundError: If `policy` is neither 'schedule' nor a directory.
     """
-    if (
-        isinstance(num_episodes, bool)
-        or not isinstance(num_episodes, int)
-        or num_episodes < 1
-    ):
-        raise ValueError(f"num_episodes must be an integer >= 1, got {num_episodes!r}")
     if policy != SCHEDULE and not os.path.isdir(policy):
         raise FileNotFoundError(
             f"policy not found: {policy} (give a SavedModel directory or 'schedule')"
         )
-    evaluations = [
-        PolicyEvaluation(
-            name="policy" if policy != SCHEDULE else SCHEDULE,
-            episodes=run_episodes(
-                env_factory,
-                lambda ts_spec, a_spec: load_policy(policy, ts_spec, a_spec),
-                num_episodes,
-                seed,
-                max_steps_per_episode,
-            ),
-        )
-    ]
-    if compare_with_schedule and policy != SCHEDULE:
-        evaluations.append(
-            PolicyEvaluation(
-                name=SCHEDULE,
-                episodes=run_episodes(
-                    env_factory,
-                    create_schedule_policy,
-                    num_episodes,
-                    seed,
-                    max_steps_per_episode,
-                ),
-            )
-        )
-    return write_report(evaluations, policy, output_dir)
-
-
-def write_report(
-    evaluations: List[PolicyEvaluation], policy: str, output_dir: str
-) -> Dict[str, Any]:
-    from smart_control.reinforcement_learning.evaluation import plots
-
-    os.makedirs(output_dir, exist_ok=True)
-    report = {
-        "policy": policy,
-        "num_episodes": len(evaluations[0].episodes),
-        "results": {e.name: e.metrics() for e in evaluations},
-    }
-    if len(evaluations) > 1:
-        ours, baseline = (
-            report["results"]["policy"]["mean"],
-            report["results"][SCHEDULE]["mean"],
-        )
-        report["relative_to_schedule"] = {
-            k: ours[k] - baseline[k] for k in ours if k in baseline
-        }
-    json_files.write_json_atomic(os.path.join(output_dir, METRICS_FILE), report)
-    report["plots"] = plots.write_plots(
-        evaluations, os.path.join(output_dir, PLOTS_DIR)
+    eval_set = eval_set if eval_set is not None else eval_set_lib.evaluation_set()
+    seasonal = eval_set.is_seasonal(env_factory)
+    episodes = eval_set.episodes(seasonal)
+    traced = runner.representative_indices(episodes)
+    policy_results = runner.run_episodes(
+        env_factory,
+        lambda ts_spec, a_spec: load_policy(policy, ts_spec, a_spec),
+        eval_set,
+        episodes,
+        raw_environment=policy == SCHEDULE,
+        traced=traced,
     )
-    return report
+    baseline_results = None
+    baseline = comparison_baseline(seasonal)
+    if baseline is not None and policy != SCHEDULE:
+        baseline_results = runner.run_episodes(
+            env_factory,
+            baseline,
+            eval_set,
+            episodes,
+            raw_environment=True,
+            traced=traced,
+        )
+    report = report_lib.build_report(
+        policy,
+        eval_set.describe(seasonal),
+        policy_results,
+        SCHEDULE if baseline_results else None,
+        baseline_results,
+    )
+    os.makedirs(output_dir, exist_ok=True)
+    metrics_path = os.path.join(output_dir, METRICS_FILE)
+    json_files.write_json_atomic(metrics_path, report)
+    files: Dict[str, Any] = {"metrics": metrics_path}
+    if write_plots:
+        from smart_control.reinforcement_learning.evaluation import plots
+
+        files["plots"] = plots.write_plots(
+            report,
+            policy_results,
+            baseline_results,
+            traced,
+            os.path.join(output_dir, PLOTS_DIR),
+        )
+    return {**report, "files": files}

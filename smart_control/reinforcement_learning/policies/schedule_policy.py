@@ -266,7 +266,10 @@ class ScheduleTFPolicy(tf_policy.TFPolicy):
             tf.floor(minutes + observations.MINUTE_TOLERANCE), float(MINUTES_PER_DAY)
         )
         weekday = tf.math.floormod(tf.round(week_angle / two_pi * 7.0), 7.0)
-        day = tf.where(obs[..., self._holiday] > 0.5, float(HOLIDAY_ROW), weekday)
+        # A float64 constant: in a tf.function a Python float would be
+        # float32 and tf.where refuses the mix.
+        holiday_row = tf.constant(HOLIDAY_ROW, tf.float64)
+        day = tf.where(obs[..., self._holiday] > 0.5, holiday_row, weekday)
         indices = tf.cast(tf.stack([day, minute], axis=-1), tf.int32)
         return tf.gather_nd(self._table, indices)
 

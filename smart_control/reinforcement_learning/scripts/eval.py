@@ -1,14 +1,16 @@
-"""Evaluates a saved policy, or the schedule baseline, for N episodes.
+"""Evaluates a saved policy, or the schedule baseline, on the evaluation set.
 
     python -m smart_control.reinforcement_learning.scripts.eval \
         --policy=RUN/policies/greedy_policy --root_dir=RUN/eval_report
     python -m smart_control.reinforcement_learning.scripts.eval --policy=schedule --root_dir=OUT
 
-Writes `<root_dir>/metrics.json` (return, kWh electricity and gas, cost, kg CO2,
-comfort violation in K·h, per episode and mean, for the policy and the
-schedule baseline on the same episodes), `<root_dir>/plots/*.png` (zone
-temperatures against the comfort band, setpoints, cumulative reward against
-the baseline), `operative_config.gin` and `logs/native.log`.
+The default set (configs/eval/eval_set.gin) is 12 one-week episodes, three
+per season, the same for the policy and the schedule. Prints one block per
+metric (return, electricity, gas, cost, CO2, comfort violation) with the
+mean ± 95% interval overall and per season, for the policy, the schedule and
+their paired difference. Writes `<root_dir>/metrics.json` (see
+evaluation/evaluate.py), `<root_dir>/plots/*.png`, `operative_config.gin`
+and `logs/native.log`.
 """
 
 from __future__ import annotations
@@ -21,63 +23,102 @@ from smart_control.reinforcement_learning.utils import binary
 
 DEFAULT_GIN_FILE = "eval/building.gin"
 
-binary.define_common_flags(root_dir_help="Directory for metrics.json and plots/.")
-flags.DEFINE_string(
-    "policy", "schedule", "'schedule' or a policy SavedModel directory."
-)
-flags.DEFINE_integer(
-    "num_episodes", None, "Episodes per policy (gin: evaluate.num_episodes)."
-)
-flags.DEFINE_integer(
-    "seed", None, "Episode i uses environment seed seed + i (gin: evaluate.seed)."
-)
+
+def define_flags() -> None:
+    """Defines this binary's flags (called by `run`, never on import)."""
+    binary.define_common_flags(root_dir_help="Directory for metrics.json and plots/.")
+    flags.DEFINE_string(
+        "policy", "schedule", "'schedule' or a policy SavedModel directory."
+    )
+    flags.DEFINE_integer(
+        "episodes_per_season",
+        None,
+        "Episodes per season (gin: evaluation_set.episodes_per_season).",
+    )
+    flags.DEFINE_integer(
+        "episode_days", None, "Days per episode (gin: evaluation_set.episode_days)."
+    )
+    flags.DEFINE_integer(
+        "seed", None, "Seed of the dates and weather (gin: evaluation_set.seed)."
+    )
+    flags.DEFINE_integer(
+        "num_episodes",
+        None,
+        "Episodes of an environment without seasons, e.g. Gym "
+        "(gin: evaluation_set.num_episodes).",
+    )
+
+
 FLAGS = flags.FLAGS
 
-_FLAG_TO_GIN = {"num_episodes": "evaluate.num_episodes", "seed": "evaluate.seed"}
+_FLAG_TO_GIN = {
+    "episodes_per_season": "evaluation_set.episodes_per_season",
+    "episode_days": "evaluation_set.episode_days",
+    "seed": "evaluation_set.seed",
+    "num_episodes": "evaluation_set.num_episodes",
+}
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    binary.check_no_arguments(argv)
     output_dir = binary.make_output_dir(FLAGS.root_dir)
     policy = (
         FLAGS.policy if FLAGS.policy == "schedule" else os.path.abspath(FLAGS.policy)
     )
-    bindings = list(FLAGS.gin_bindings)
-    for flag_name, gin_name in _FLAG_TO_GIN.items():
-        if FLAGS[flag_name].value is not None:
-            bindings.append(f"{gin_name} = {FLAGS[flag_name].value!r}")
+    bindings = FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN)
     with binary.quiet_native_logs(output_dir):
         from smart_control.reinforcement_learning.evaluation import evaluate
 
     binary.parse_gin(FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings)
     report = evaluate.evaluate(policy, output_dir)
     binary.write_operative_config(output_dir)
-    _print_summary(report, output_dir)
+    _print_summary(report)
     return 0
 
 
-def _print_summary(report, output_dir) -> None:
-    print(f"Evaluated {report['policy']} on {report['num_episodes']} episodes:")
-    columns = {
-        "return": "return",
-        "electricity_kwh": "electricity kWh",
-        "gas_kwh": "gas kWh",
-        "cost": "cost $",
-        "carbon_kg": "CO2 kg",
-        "comfort_violation_degree_hours": "comfort K.h",
-    }
-    means = {name: result["mean"] for name, result in report["results"].items()}
-    shown = [c for c in columns if c in next(iter(means.values()))]
-    print("  " + f"{'':10s}" + "".join(f"{columns[c]:>16s}" for c in shown))
-    for name, mean in means.items():
-        print("  " + f"{name:10s}" + "".join(f"{mean[c]:16.2f}" for c in shown))
-    print(f"  metrics: {os.path.join(output_dir, 'metrics.json')}")
-    print(f"  plots:   {os.path.join(output_dir, 'plots')}")
+def _print_summary(report) -> None:
+    from smart_control.reinforcement_learning.evaluation import report as report_lib
+
+    eval_set = report["evaluation_set"]
+    episodes = len(eval_set["episodes"])
+    against = f" against {report['baseline']}" if report.get("baseline") else ""
+    if eval_set["seasonal"]:
+        shape = (
+            f"{eval_set['episodes_per_season']} per season, "
+            if eval_set["episodes_per_season"]
+            else ""
+        )
+        days = eval_set["episode_days"]
+        shape += f"{days} day{'s' if days != 1 else ''} each, seed {eval_set['seed']}"
+    else:
+        shape = f"seed {eval_set['seed']}"
+    print(f"Evaluated {report['policy']}{against} on {episodes} episodes ({shape}).")
+    print("Mean over episodes ± 95% interval; difference = policy - baseline,")
+    print("paired on the same episodes ('better'/'worse': its interval excludes 0).")
+    print()
+    print(report_lib.format_table(report, keys=_shown_keys(report)), end="")
+    files = report["files"]
+    print(f"  metrics: {files['metrics']}")
+    if "plots" in files:
+        print(f"  plots:   {os.path.dirname(files['metrics'])}/plots")
+
+
+def _shown_keys(report):
+    # The length is the same for every building episode; show it only where
+    # it varies (Gym).
+    from smart_control.reinforcement_learning.evaluation import metric_table
+
+    keys = metric_table.ordered_keys(report["results"]["policy"]["overall"])
+    return (
+        [k for k in keys if k != "length"]
+        if report["evaluation_set"]["seasonal"]
+        else keys
+    )
 
 
 def run() -> None:
-    """Console entry point."""
+    """Console entry point (smart-control-eval)."""
+    define_flags()
     binary.run(main)
 
 

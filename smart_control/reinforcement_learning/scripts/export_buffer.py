@@ -33,39 +33,43 @@ from smart_control.reinforcement_learning.utils import binary
 FORMATS = ("minari", "parquet")
 COLUMN_NAMES = ("index", "building")
 
-binary.define_common_flags(
-    root_dir_help="Import: the new buffer directory to write (export: use --output)."
-)
-flags.DEFINE_string("buffer", None, "Export: the buffer directory to export.")
-flags.DEFINE_string("format", "minari", f"Export: {' or '.join(FORMATS)}.")
-flags.DEFINE_string("output", None, "Export: the directory to write.")
-flags.DEFINE_string(
-    "import_minari",
-    None,
-    "Import: a Minari dataset directory written by an export (needs --root_dir).",
-)
-flags.DEFINE_boolean(
-    "overwrite", False, "Replace an existing export (or imported buffer)."
-)
-flags.DEFINE_string(
-    "table_name", None, "Export: the table to read, if the checkpoint has several."
-)
-flags.DEFINE_string(
-    "dataset_id",
-    None,
-    "Minari dataset id 'name-v0'; default the --output directory's name.",
-)
-flags.DEFINE_string("description", None, "Minari dataset description.")
-flags.DEFINE_string("author", None, "Minari dataset author.")
-flags.DEFINE_string(
-    "column_names",
-    "index",
-    "Parquet: 'index' (observation/0, ...) or 'building' (the office "
-    "building's observation and action names).",
-)
-flags.DEFINE_integer(
-    "capacity", None, "Import: capacity of the new buffer; default the source's."
-)
+
+def define_flags() -> None:
+    """Defines this binary's flags (called by `run`, never on import)."""
+    binary.define_common_flags(
+        root_dir_help="Import: the new buffer directory to write (export: use --output)."
+    )
+    flags.DEFINE_string("buffer", None, "Export: the buffer directory to export.")
+    flags.DEFINE_string("format", "minari", f"Export: {' or '.join(FORMATS)}.")
+    flags.DEFINE_string("output", None, "Export: the directory to write.")
+    flags.DEFINE_string(
+        "import_minari",
+        None,
+        "Import: a Minari dataset directory written by an export (needs --root_dir).",
+    )
+    flags.DEFINE_boolean(
+        "overwrite", False, "Replace an existing export (or imported buffer)."
+    )
+    flags.DEFINE_string(
+        "table_name", None, "Export: the table to read, if the checkpoint has several."
+    )
+    flags.DEFINE_string(
+        "dataset_id",
+        None,
+        "Minari dataset id 'name-v0'; default the --output directory's name.",
+    )
+    flags.DEFINE_string("description", None, "Minari dataset description.")
+    flags.DEFINE_string("author", None, "Minari dataset author.")
+    flags.DEFINE_string(
+        "column_names",
+        "index",
+        "Parquet: 'index' (observation/0, ...) or 'building' (the office "
+        "building's observation and action names).",
+    )
+    flags.DEFINE_integer(
+        "capacity", None, "Import: capacity of the new buffer; default the source's."
+    )
+
 
 FLAGS = flags.FLAGS
 
@@ -114,8 +118,7 @@ def _check_import_flags() -> str:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    binary.check_no_arguments(argv)
     if FLAGS.buffer and FLAGS.import_minari:
         raise binary.UserError(
             "--buffer (export) and --import_minari exclude each other"
@@ -195,8 +198,9 @@ def _print_summary(summary, export) -> None:
 
 
 def run() -> None:
-    """Console entry point."""
-    binary.run(main)
+    """Console entry point (smart-control-export)."""
+    define_flags()
+    binary.run(main, network=binary.PRIVATE)
 
 
 if __name__ == "__main__":

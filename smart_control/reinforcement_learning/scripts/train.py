@@ -232,9 +232,9 @@ def _print_distributed_summary(result, format_duration) -> None:
 def _print_with_eval_and_paths(lines, result) -> None:
     """Prints `lines`, the last evaluation and where policies and summaries are."""
     if result.last_eval:
-        text = f"Last eval: return {result.last_eval['metrics']['AverageReturn']:.1f}"
+        text = f"Last eval: return {result.last_eval['metrics']['return']:.1f}"
         if "baseline" in result.last_eval:
-            text += f" (baseline {result.last_eval['baseline']['AverageReturn']:.1f})"
+            text += f" (baseline {result.last_eval['baseline']['return']:.1f})"
         lines.append(text + f" at train step {result.last_eval['train_step']:,}.")
     lines.append(
         f"Policies: {os.path.join(result.root_dir, 'policies')}  "

@@ -21,7 +21,6 @@ from typing import Any, Optional
 import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.environments import py_environment
-from tf_agents.policies import py_policy
 from tf_agents.specs import tensor_spec
 from tf_agents.train.utils import spec_utils, train_utils
 
@@ -88,15 +87,6 @@ class ExperimentBuilder:
                 f"steps but ReplayBufferManager.sequence_length = {sequence_length}"
             )
         return agent
-
-    def make_baseline_policy(
-        self, env: py_environment.PyEnvironment
-    ) -> Optional[py_policy.PyPolicy]:
-        """The baseline evaluated beside the agent, or None."""
-        factory = self.config.baseline_policy_factory
-        if factory is None:
-            return None
-        return factory(env.time_step_spec(), env.action_spec())
 
     def make_replay_manager(
         self, env: py_environment.PyEnvironment, **kwargs: Any

@@ -17,7 +17,7 @@ topology's own function (`train_eval.*`, `collect.*`, `train_from_server.*`,
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+from typing import Callable
 
 import gin
 from tf_agents.agents import tf_agent
@@ -27,7 +27,6 @@ from smart_control.reinforcement_learning.training import environments
 from smart_control.reinforcement_learning.utils import validation
 
 AgentFactory = Callable[..., tf_agent.TFAgent]
-PolicyFactory = Callable[..., Any]
 
 
 @gin.configurable
@@ -40,14 +39,12 @@ class TrainConfig:
         one (see `environments.make_environment`); in the configs, `%ENV`.
       agent_factory: `agent_factory(time_step_spec, action_spec,
         train_step_counter=...)`; in the configs, `%AGENT`.
-      baseline_policy_factory: `factory(time_step_spec, action_spec)` of a
-        PyPolicy evaluated alongside the agent on the same episodes (the
-        building's schedule); None for no baseline.
       num_train_steps: Gradient steps of the whole run.
       batch_size: Transitions per gradient step.
       eval_interval: Train steps between evaluations of the greedy policy
-        (one also before training and one at the end); 0 for none.
-      eval_episodes: Episodes per evaluation.
+        (one also before training and one at the end); 0 for none. The
+        episodes, their seeds and the baseline are the evaluation layer's
+        (`evaluation_set.*`, `comparison_baseline.*`), as for the eval stage.
       checkpoint_interval: Train steps between commits (learner checkpoint
         and the replay buffer checkpoint that goes with it); 0 commits at the
         end only.
@@ -55,21 +52,17 @@ class TrainConfig:
         the end only.
       summary_interval: Train steps between TensorBoard summaries; 0 for none.
       seed: Seeds TensorFlow, exploration and the collect environments.
-      eval_seed: Seed of every evaluation environment; None for `seed + 1`.
     """
 
     env_factory: environments.EnvFactory = gin.REQUIRED
     agent_factory: AgentFactory = sac.create_sac_agent
-    baseline_policy_factory: Optional[PolicyFactory] = None
     num_train_steps: int = 100_000
     batch_size: int = 256
     eval_interval: int = 10_000
-    eval_episodes: int = 4
     checkpoint_interval: int = 10_000
     policy_save_interval: int = 10_000
     summary_interval: int = 1_000
     seed: int = 0
-    eval_seed: Optional[int] = None
 
     def __post_init__(self):
         for name in ("env_factory", "agent_factory"):
@@ -81,16 +74,9 @@ class TrainConfig:
             ("num_train_steps", 1),
             ("batch_size", 1),
             ("eval_interval", 0),
-            ("eval_episodes", 1),
             ("checkpoint_interval", 0),
             ("policy_save_interval", 0),
             ("summary_interval", 0),
             ("seed", 0),
         ):
             validation.check_int(f"TrainConfig.{name}", getattr(self, name), minimum)
-        if self.eval_seed is not None:
-            validation.check_int("TrainConfig.eval_seed", self.eval_seed, 0)
-
-    @property
-    def evaluation_seed(self) -> int:
-        return self.seed + 1 if self.eval_seed is None else self.eval_seed

@@ -13,7 +13,9 @@ train step after every `run` (TF-Agents' way):
     its record, then the learner checkpoint (`run_dir.py` explains why this
     order makes every learner checkpoint a committed one);
   * export: the greedy and collect policies (`policy_export.py`);
-  * evaluate: the greedy policy, and the baseline once, on the same episodes;
+  * evaluate: the greedy policy, and the baseline once, on the episodes of
+    the evaluation set, through the eval binary's own runner and report
+    (`training/evaluation.py`);
   * summaries: the topology's scalars (env steps, buffer size, rates);
   * any extra trigger of the topology (the distributed trainer's weight push).
 The Learner owns the learner checkpoints: it restores the newest (the
@@ -30,7 +32,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import tensorflow as tf
 from absl import logging
 from tf_agents.agents import tf_agent
-from tf_agents.policies import greedy_policy, py_tf_eager_policy
+from tf_agents.policies import greedy_policy
 from tf_agents.train import interval_trigger
 from tf_agents.train import learner as learner_lib
 
@@ -82,7 +84,6 @@ class TrainingCore:
         counters: CountersFn,
         checkpoint_buffer: BufferCheckpointFn,
         eval_env_factory: Callable[..., Any],
-        baseline_policy: Optional[Any] = None,
         scalars: Callable[[], Dict[str, float]] = dict,
         extra_triggers: Sequence[Callable[[int], None]] = (),
         show_progress: bool = True,
@@ -102,8 +103,8 @@ class TrainingCore:
           checkpoint_buffer: Checkpoints the replay buffer at a commit; returns
             the checkpoint to record (None if the buffer is checkpointed
             elsewhere) and the buffer's item count.
-          eval_env_factory: Builds evaluation environments.
-          baseline_policy: Evaluated beside the agent once, or None.
+          eval_env_factory: Builds evaluation environments (the episodes
+            are the evaluation set's, `evaluation_set.*`).
           scalars: Returns the topology's scalars for the summaries.
           extra_triggers: Called as `trigger(train_step)` after every run.
           show_progress: Whether to draw the progress line on stderr.
@@ -150,19 +151,10 @@ class TrainingCore:
             summary_interval=config.summary_interval,
             max_checkpoints_to_keep=checkpoints_to_keep,
         )
-        self.greedy_policy = py_tf_eager_policy.PyTFEagerPolicy(
-            greedy_policy.GreedyPolicy(agent.policy), use_tf_function=True
-        )
-        self.eval_writer = tf.summary.create_file_writer(
-            run_dir.path(root_dir, run_dir.EVAL_DIR), flush_millis=10_000
-        )
+        # A TF policy: the evaluation steps all its episodes in one batch.
+        self.greedy_policy = greedy_policy.GreedyPolicy(agent.policy)
         self.evaluation = evaluation.PeriodicEvaluation(
-            eval_env_factory,
-            config.evaluation_seed,
-            config.eval_episodes,
-            train_step,
-            self.eval_writer,
-            baseline_policy,
+            eval_env_factory, run_dir.path(root_dir, run_dir.EVAL_DIR)
         )
 
     @property
@@ -204,17 +196,15 @@ class TrainingCore:
     # -- periodic work --------------------------------------------------------------
 
     def evaluate(self) -> Dict[str, Any]:
-        """Evaluates the greedy policy (the baseline too, once); records it."""
+        """Evaluates the greedy policy (the baseline too, once); records it.
+
+        Appends to eval/metrics.jsonl: train and env steps, time, the policy's
+        and the baseline's overall means, and every column of the report
+        (overall and per season, with confidence intervals).
+        """
         step = self.step
         env_steps = self._counters()[0]
-        results = self.evaluation(self.greedy_policy, step)
-        evaluation.write_summaries(
-            self.eval_writer,
-            "MetricsByEnvSteps",
-            {evaluation.AVERAGE_RETURN: results[evaluation.AVERAGE_RETURN]},
-            env_steps,
-        )
-        self.eval_writer.flush()
+        report = self.evaluation(self.greedy_policy, step, env_steps=env_steps)
         record = {
             "env_steps": env_steps,
             "train_step": step,
@@ -222,14 +212,11 @@ class TrainingCore:
             # Seconds since this process started training (a resumed run
             # restarts the clock).
             "elapsed_s": round(time.monotonic() - self.start_time, 2),
-            "metrics": results,
+            **evaluation.record_fields(report),
         }
-        if self.evaluation.baseline_results:
-            record["baseline"] = self.evaluation.baseline_results
         run_dir.append_eval_metrics(self.root_dir, record)
         self.last_eval = record
-        self.progress.last_eval = f"{self.evaluation.describe(results)} @ {step:,}"
-        logging.info("Eval at train step %d, env step %d: %s", step, env_steps, results)
+        self.progress.last_eval = f"{self.evaluation.describe(report)} @ {step:,}"
         return record
 
     def commit(self) -> None:
@@ -294,7 +281,7 @@ class TrainingCore:
             self.commit()
         if self.exporter.last_export_train_step != step:
             self.exporter.export()
-        self.eval_writer.flush()
+        self.evaluation.flush()
         self.learner.train_summary_writer.flush()
         policy_checkpoint = run_dir.latest_policy_checkpoint(self.root_dir)
         done = {

@@ -222,9 +222,6 @@ class _EmbeddedLoop:
         self.agent = builder.make_agent(
             self.env, train_step, self.manager.sequence_length
         )
-        # Built now so that a baseline unfit for the environment fails before
-        # anything is written.
-        baseline_policy = builder.make_baseline_policy(self.env)
         self._open_replay_buffer(commit)
 
         # Nothing above writes into root_dir (but the buffer's own directory);
@@ -250,7 +247,6 @@ class _EmbeddedLoop:
             counters=lambda: (self.counters.env_steps, self.counters.episodes),
             checkpoint_buffer=self._checkpoint_buffer,
             eval_env_factory=config.env_factory,
-            baseline_policy=baseline_policy,
             scalars=self._scalars,
             show_progress=self.show_progress,
         )

@@ -16,7 +16,11 @@ import gin
 import pytest
 import tensorflow as tf
 
-from smart_control.reinforcement_learning.distributed import collector, trainer, variables
+from smart_control.reinforcement_learning.distributed import (
+    collector,
+    trainer,
+    variables,
+)
 from smart_control.reinforcement_learning.training import run_dir
 from tests.reinforcement_learning.distributed import distributed_testing as dt
 

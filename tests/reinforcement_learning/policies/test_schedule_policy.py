@@ -262,9 +262,12 @@ def test_policy_runs_in_a_tf_agents_driver():
     )
     driver.run(env.reset())
     assert len(actions) == 96
-    env_tf_policy = py_tf_eager_policy.PyTFEagerPolicy(_policy(env).as_tf_policy())
-    driver = py_driver.PyDriver(env, env_tf_policy, observers=[], max_steps=10)
-    driver.run(env.reset())
+    for use_tf_function in (False, True):
+        env_tf_policy = py_tf_eager_policy.PyTFEagerPolicy(
+            _policy(env).as_tf_policy(), use_tf_function=use_tf_function
+        )
+        driver = py_driver.PyDriver(env, env_tf_policy, observers=[], max_steps=10)
+        driver.run(env.reset())
 
 
 def test_specs_must_be_the_buildings():

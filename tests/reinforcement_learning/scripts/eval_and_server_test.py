@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from tf_agents.policies import policy_saver, random_tf_policy
 from tf_agents.specs import tensor_spec
 
@@ -35,54 +36,85 @@ def _run(args, timeout=300):
     )
 
 
-def test_eval_of_a_saved_policy_against_the_schedule(tmp_path):
-    env = create_building_environment(seed=0)
+# One one-day episode per season: the report's shape at a fraction of the time.
+SMALL_SET = ["--episodes_per_season=1", "--episode_days=1"]
+METRIC_KEYS = (
+    "return",
+    "electricity_kwh",
+    "gas_kwh",
+    "cost",
+    "carbon_kg",
+    "comfort_kh",
+)
+SEASONS = ("winter", "spring", "summer", "autumn")
+
+
+def _save_random_policy(path, env):
     policy = random_tf_policy.RandomTFPolicy(
         tensor_spec.from_spec(env.time_step_spec()),
         tensor_spec.from_spec(env.action_spec()),
     )
-    policy_saver.PolicySaver(policy).save(str(tmp_path / "policy"))
+    policy_saver.PolicySaver(policy).save(str(path))
+
+
+def test_eval_of_a_saved_policy_against_the_schedule(tmp_path):
+    _save_random_policy(tmp_path / "policy", create_building_environment(seed=0))
     done = _run(
         [
             "smart_control.reinforcement_learning.scripts.eval",
             f"--policy={tmp_path / 'policy'}",
             f"--root_dir={tmp_path / 'report'}",
-            "--num_episodes=2",
-            ONE_DAY,
+            *SMALL_SET,
         ]
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert set(report["results"]) == {"policy", "schedule"}
+    assert report["baseline"] == "schedule"
+    assert set(report["results"]) == {"policy", "baseline"}
+    episodes = report["evaluation_set"]["episodes"]
+    assert [e["season"] for e in episodes] == list(SEASONS)
     for result in report["results"].values():
-        assert len(result["episodes"]) == 2
-        assert result["episodes"][0]["steps"] == 96
-        for key in (
-            "return",
-            "electricity_kwh",
-            "gas_kwh",
-            "cost",
-            "carbon_kg",
-            "comfort_violation_degree_hours",
-        ):
-            assert key in result["mean"]
+        assert [e["start_date"] for e in result["episodes"]] == [
+            e["start_date"] for e in episodes
+        ]
+        assert all(e["length"] == 96 for e in result["episodes"])
+        assert set(result["seasons"]) == set(SEASONS)
+        for key in METRIC_KEYS:
+            assert {"mean", "ci_low", "ci_high", "n"} <= set(result["overall"][key])
     # Random actions violate comfort far more than the schedule does.
-    assert (
-        report["results"]["policy"]["mean"]["comfort_violation_degree_hours"]
-        > report["results"]["schedule"]["mean"]["comfort_violation_degree_hours"]
+    means = {role: r["mean"] for role, r in report["results"].items()}
+    assert means["policy"]["comfort_kh"] > means["baseline"]["comfort_kh"]
+    assert report["difference"]["overall"]["cost"]["mean"] == pytest.approx(
+        means["policy"]["cost"] - means["baseline"]["cost"]
     )
     plots = set(os.listdir(tmp_path / "report" / "plots"))
-    assert {
-        "cumulative_reward.png",
-        "policy_temperatures.png",
-        "schedule_setpoints.png",
-    } <= plots
-    assert (
-        (tmp_path / "report" / "operative_config.gin")
-        .read_text()
-        .count("evaluate.num_episodes = 2")
+    assert {"seasons.png", "cumulative_reward.png", "episode_winter.png"} <= plots
+    operative = (tmp_path / "report" / "operative_config.gin").read_text()
+    assert "evaluation_set.episodes_per_season = 1" in operative
+    # The per-season table: one block per metric, policy vs schedule.
+    out = done.stdout
+    assert "against schedule on 4 episodes (1 per season, 1 day each" in out
+    assert "cost ($, lower is better)" in out
+    for season in ("all year", *SEASONS):
+        assert f"  {season} " in out
+    assert "metrics.json" in out
+
+
+def test_eval_of_the_schedule_alone(tmp_path):
+    done = _run(
+        [
+            "smart_control.reinforcement_learning.scripts.eval",
+            f"--root_dir={tmp_path / 'report'}",
+            "--seed=7",
+            *SMALL_SET,
+        ]
     )
-    assert "schedule" in done.stdout and "metrics.json" in done.stdout
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert report["policy"] == "schedule" and report["baseline"] is None
+    assert set(report["results"]) == {"policy"} and "difference" not in report
+    assert report["evaluation_set"]["seed"] == 7
+    assert "Evaluated schedule on 4 episodes" in done.stdout
 
 
 def test_eval_errors_are_one_line(tmp_path):
@@ -101,7 +133,7 @@ def test_eval_errors_are_one_line(tmp_path):
         [
             "smart_control.reinforcement_learning.scripts.eval",
             f"--root_dir={tmp_path / 'r'}",
-            "--gin_bindings=evaluate.num_episodez = 2",
+            "--gin_bindings=evaluation_set.episodes_per_seasn = 2",
         ]
     )
     assert typo.returncode == 1 and typo.stderr.strip().startswith("error: gin: ")

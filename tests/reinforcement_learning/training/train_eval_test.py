@@ -14,7 +14,6 @@ from tf_agents.policies import policy_loader
 
 # Importing the agent modules registers their factories with gin.
 from smart_control.reinforcement_learning.agents import ddpg, sac, td3  # noqa: F401
-from smart_control.reinforcement_learning.policies import schedule_policy
 from smart_control.reinforcement_learning.training import (
     environments,
     run_dir,
@@ -29,6 +28,7 @@ PENDULUM = functools.partial(
 )
 TINY_AGENTS = """
 ReplayBufferManager.capacity = 1000
+evaluation_set.num_episodes = 2
 create_sac_agent.actor_fc_layers = (16,)
 create_sac_agent.critic_joint_fc_layers = (16,)
 create_td3_agent.actor_fc_layers = (16,)
@@ -42,7 +42,6 @@ TINY_CONFIG = dict(
     num_train_steps=150,
     batch_size=16,
     eval_interval=50,
-    eval_episodes=2,
     checkpoint_interval=50,
     policy_save_interval=50,
     summary_interval=50,
@@ -186,19 +185,23 @@ def test_run_writes_fed_summaries(pendulum_run):
     assert {s for s, _ in train["Metrics/EnvironmentSteps"]} >= {50, 100, 150}
     evaluation = scalars(os.path.join(root, "eval"))
     # Before training (after the random steps), then every 50 train steps.
-    assert [s for s, _ in evaluation["Metrics/AverageReturn"]] == [0, 50, 100, 150]
-    assert [s for s, _ in evaluation["MetricsByEnvSteps/AverageReturn"]] == [
+    assert [s for s, _ in evaluation["Eval/return"]] == [0, 50, 100, 150]
+    assert [s for s, _ in evaluation["EvalByEnvSteps/return"]] == [
         50,
         100,
         150,
         200,
     ]
-    assert all(v < 0 for _, v in evaluation["Metrics/AverageReturn"])
+    assert all(v < 0 for _, v in evaluation["Eval/return"])
+    # Pendulum has no seasons and no baseline.
+    assert not any(tag.startswith("Eval_") for tag in evaluation)
+    assert not os.path.exists(os.path.join(root, "eval", "baseline"))
     with open(os.path.join(root, "eval", "metrics.jsonl")) as f:
         records = [json.loads(line) for line in f]
     assert [r["env_steps"] for r in records] == [50, 100, 150, 200]
     assert [r["train_step"] for r in records] == [0, 50, 100, 150]
-    assert records[-1]["metrics"]["AverageEpisodeLength"] == 50.0
+    assert records[-1]["metrics"]["length"] == 50.0
+    assert records[-1]["columns"]["policy/return/n"] == 2  # episodes
 
 
 def test_finished_run_is_left_alone(pendulum_run):
@@ -261,7 +264,8 @@ def test_shipped_building_config_trains_and_reports_energy_and_baseline(tmp_path
             "train_eval.initial_collect_steps = 24",
             "TrainConfig.batch_size = 16",
             "TrainConfig.eval_interval = 48",
-            "TrainConfig.eval_episodes = 1",
+            "evaluation_set.episodes_per_season = 1",
+            "evaluation_set.episode_days = 1",
             "TrainConfig.checkpoint_interval = 0",
             "TrainConfig.policy_save_interval = 0",
             "TrainConfig.summary_interval = 24",
@@ -274,20 +278,27 @@ def test_shipped_building_config_trains_and_reports_energy_and_baseline(tmp_path
     assert os.path.isdir(os.path.join(root, "policies", "collect_policy"))
     record = result.last_eval
     for name in (
-        "AverageReturn",
-        "EpisodeEnergyKwh",
-        "EpisodeCost",
-        "EpisodeCarbonKg",
-        "EpisodeComfortViolationDegreeHours",
+        "return",
+        "electricity_kwh",
+        "gas_kwh",
+        "cost",
+        "carbon_kg",
+        "comfort_kh",
     ):
         assert name in record["metrics"] and name in record["baseline"]
-    assert record["metrics"]["AverageEpisodeLength"] == 24
-    assert record["baseline"]["EpisodeEnergyKwh"] > 0
+    assert record["metrics"]["length"] == 24
+    assert record["baseline"]["electricity_kwh"] > 0
+    # The year-round set: one episode per season, reported per season too.
+    for season in ("winter", "spring", "summer", "autumn"):
+        assert f"policy/cost/{season}/mean" in record["columns"]
     train = scalars(os.path.join(root, "train"))
     assert max(v for _, v in train["Metrics/EpisodeEnergyKwh"]) > 0
     evaluation = scalars(os.path.join(root, "eval"))
-    assert len(evaluation["Baseline/AverageReturn"]) == 3  # train steps 0, 48, 72
-    assert len(set(v for _, v in evaluation["Baseline/AverageReturn"])) == 1
+    assert "Eval_winter/cost" in evaluation
+    # The schedule runs once, on the same episodes; its numbers repeat.
+    baseline = scalars(os.path.join(root, "eval", "baseline"))
+    assert len(baseline["Eval/return"]) == 3  # train steps 0, 48, 72
+    assert len(set(v for _, v in baseline["Eval/return"])) == 1
 
 
 def test_bad_settings_fail_before_anything_is_written(tmp_path):
@@ -297,11 +308,6 @@ def test_bad_settings_fail_before_anything_is_written(tmp_path):
         tiny_run(batch_size=0)
     with pytest.raises(ValueError, match="train_eval.initial_collect_steps must be"):
         train_eval.train_eval(str(root), **dict(tiny_run(), initial_collect_steps=-1))
-    with pytest.raises(ValueError, match="not the building environment"):
-        train_eval.train_eval(
-            str(root),
-            **tiny_run(baseline_policy_factory=schedule_policy.create_schedule_policy),
-        )
     gin.clear_config()
     gin.parse_config("create_sac_agent.actor_fc_layers = (16,)")
     with pytest.raises(ValueError, match="ReplayBufferManager.capacity"):
