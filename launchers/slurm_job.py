@@ -73,6 +73,8 @@ from typing import Optional, TextIO
 import gin
 from absl import logging
 
+from launchers import executors
+
 SERVER = "server"
 COLLECTOR = "collector"
 TRAINER = "trainer"
@@ -343,11 +345,15 @@ def submit(
     Raises:
       ValueError: If a role's count or name is wrong, a port name is not a
         lowercase identifier, or a command uses an unknown `{..._port}`.
+      executors.SlurmUnavailableError: If the Slurm commands, the controller,
+        the partition or the accounting database cannot be reached.
       RuntimeError: If sbatch fails (its message included).
     """
     settings = settings if settings is not None else SlurmJobSettings()
     ports = dict({"replay": 0} if ports is None else ports)
     _validate(server, collectors, trainer, ports)
+    # wait() reads job states from accounting: check it now, not after hours.
+    executors.check_slurm_reachable(settings.partition)
     run_dir = os.path.abspath(run_dir)
     slurm_dir = os.path.join(run_dir, SLURM_DIR)
     logs_dir = os.path.join(run_dir, LOGS_DIR)
@@ -539,11 +545,12 @@ def run(
 def stop(job_id: str, grace_s: float = 600.0) -> None:
     """Stops a job in order (collectors, trainer, server), then cancels it.
 
-    SIGTERM to the driver makes it stop the steps in order and cancel the
+    SIGUSR2 to the driver makes it stop the steps in order and cancel the
     job; if the job is still there after `grace_s`, it is cancelled outright
-    (every step gets SIGTERM at once, SIGKILL after Slurm's KillWait).
+    (every step gets SIGTERM at once, SIGKILL after Slurm's KillWait). Either
+    way the run can be resumed by submitting it again.
     """
-    _run(["scancel", "--batch", "--signal=TERM", job_id])
+    _run(["scancel", "--batch", "--signal=USR2", job_id])
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         if job_state(job_id)[0] in FINAL_STATES:

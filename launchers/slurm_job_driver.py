@@ -20,16 +20,21 @@ In order:
          max_restarts times per job run), else a collector is dropped (the
          run goes on with one collector fewer) and a server or trainer fails
          the run: the rest is stopped in order, exit 1;
-       * SIGUSR1 (Slurm's `--signal=B:USR1@...` before the time limit, or
-         `scancel --batch --signal=USR1` to preempt by hand): every step is
-         stopped in order, collectors, trainer, server, each with SIGTERM so
-         the trainer and the server checkpoint, then the job requeues itself
-         (`scontrol requeue`) unless it already did max_requeues times;
-         after the requeue this script runs again from the start and every
-         role resumes from its own checkpoints;
-       * SIGTERM (`scancel --batch --signal=TERM`, launchers/slurm_job.stop):
+       * SIGUSR1 (Slurm's `--signal=B:USR1@...` before the time limit; at
+         preemption too if the cluster sets SlurmctldParameters=
+         preempt_send_user_signal; or `scancel --batch --signal=USR1` by
+         hand): every step is stopped in order, collectors, trainer, server,
+         each with SIGTERM so the trainer and the server checkpoint, then the
+         job requeues itself (`scontrol requeue`) unless it already did
+         max_requeues times; after the requeue this script runs again from
+         the start and every role resumes from its own checkpoints;
+       * SIGUSR2 (`scancel --batch --signal=USR2`, launchers/slurm_job.stop):
          the same ordered stop, then the job cancels itself (CANCELLED, and
-         resumable by submitting again).
+         resumable by submitting again);
+       * SIGTERM (Slurm ends the job: `scancel`, or preemption with a
+         GraceTime): the same ordered stop as far as time allows (every step
+         got SIGTERM from Slurm too), exit 143; whether the job is requeued
+         is Slurm's decision, not the driver's.
 
 Stopping a step: `scancel --signal=TERM <step>` (its id found by name with
 `squeue --steps`): SIGTERM to srun itself would make srun SIGKILL the tasks.
@@ -121,7 +126,7 @@ class Driver:
         return [step for step in self.steps if step.role["name"] == role]
 
     def run(self) -> int:
-        for signum in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         server_host = _server_host()
         ports = {
@@ -212,11 +217,14 @@ class Driver:
             step.dropped = True
             left = sum(1 for s in self._steps_of("collector") if not s.dropped)
             total = step.role["count"]
-            _log(
-                f"{step.name} not restarted: continuing with {left} of {total} "
-                "collectors"
-            )
-            return True
+            if left:
+                _log(
+                    f"{step.name} not restarted: continuing with {left} of "
+                    f"{total} collectors"
+                )
+                return True
+            _log(f"{step.name} not restarted and no collector left: the run fails")
+            return False
         _log(f"{step.name} not restarted: the run fails")
         return False
 
@@ -236,9 +244,11 @@ class Driver:
                 _log(f"scontrol requeue failed: {done.stderr.strip()}")
                 return EXIT_FAILED
             return EXIT_DONE
-        if signum is not None:
-            _log(f"cancelling job {self.job_id}: it can be resumed by submitting again")
+        if signum == signal.SIGUSR2:
+            _log(f"cancelling job {self.job_id}: submit again to resume")
             _slurm(["scancel", self.job_id])
+            return 128 + signum
+        if signum is not None:
             return 128 + signum
         if self.done:
             _log("run complete")

@@ -418,10 +418,12 @@ def test_preempted_run_checkpoints_requeues_and_completes(slurm_multinode, tmp_p
     assert len(final["records"]) > len(first["records"])
     # The trainer checkpointed in the first run and resumed in the second.
     assert run.checkpoint("trainer_checkpoint.json")["runs"] == ["0", "1"]
-    steps = _steps_by_name(report)
     # sacct --duplicates: the requeued run's lines, then the final run's.
-    assert [s.state for s in steps["batch"]] == ["CANCELLED", "COMPLETED"]
-    assert [s.state for s in steps["trainer"]] == ["COMPLETED", "COMPLETED"]
+    table = report.steps_table()
+    allocation = [s.state for s in report.steps if s.job_id == f"{job_id}+0"]
+    assert allocation == ["REQUEUED", "COMPLETED"], table
+    trainer = [s.state for s in _steps_by_name(report)["trainer"]]
+    assert trainer == ["COMPLETED", "COMPLETED"], table
     log = run.driver_log()
     assert "got SIGUSR1" in log and f"requeueing job {job_id}" in log
 
@@ -486,6 +488,25 @@ def test_scancel_leaves_a_resumable_run(slurm_multinode, tmp_path):
     assert set(first["records"]) <= set(final["records"])
     assert run.sent() <= set(final["records"])
     assert len(run.checkpoint("trainer_checkpoint.json")["runs"]) == 2
+
+
+def test_stop_checkpoints_in_order_and_leaves_a_resumable_run(
+    slurm_multinode, tmp_path
+):
+    run = _Run(tmp_path, "stopped", trainer_steps=60, min_records=40)
+    job_id = run.submit()
+    _wait_for(lambda: len(run.sent()) >= 10, "records before the stop")
+
+    slurm_job.stop(job_id, grace_s=60)
+    report = run.wait(job_id)
+
+    assert report.state == "CANCELLED", run.logs()
+    assert run.sent() <= set(run.checkpoint()["records"])
+    assert run.checkpoint("trainer_checkpoint.json")["runs"] == ["0"]
+    log = run.driver_log()
+    assert "got SIGUSR2" in log
+    assert log.index("stopping collector-1") < log.index("stopping trainer")
+    assert log.index("stopping trainer") < log.index("stopping server")
 
 
 def _component_0_times(report: slurm_job.JobReport) -> tuple[str, str]:
