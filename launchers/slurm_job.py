@@ -499,7 +499,10 @@ def wait(
             if state != last_state:
                 logging.info("Slurm job %s: %s", job_id, state)
                 last_state = state
-            if state in FINAL_STATES:
+            # sacct may show the ended run of a job that Slurm is requeueing
+            # (preempted, node failure) before its new record: final only
+            # once squeue no longer lists the job.
+            if state in FINAL_STATES and not _queued(job_id):
                 break
             time.sleep(poll_interval_s)
     except KeyboardInterrupt:
@@ -581,6 +584,12 @@ def job_state(job_id: str) -> tuple[str, str]:
             return (fields[1].split() or ["UNKNOWN"])[0], fields[2]
     # sacct lags a moment behind sbatch.
     return "PENDING", ""
+
+
+def _queued(job_id: str) -> bool:
+    """Whether squeue still lists the job (pending, running or completing)."""
+    done = _run(["squeue", "--noheader", f"--jobs={job_id}", "--format=%T"])
+    return done.returncode == 0 and bool(done.stdout.strip())
 
 
 def job_steps(job_id: str) -> list[StepRecord]:

@@ -74,6 +74,7 @@ EXIT_NOT_REQUEUED = 3
 
 
 def main(argv: list[str]) -> int:
+    """Runs the job described by argv[1] (job.json); returns the exit code."""
     if len(argv) != 2:
         print(f"usage: {argv[0]} <run_dir>/slurm/job.json", file=sys.stderr)
         return 2
@@ -109,10 +110,14 @@ class Driver:
     """Starts the steps of one job run, restarts them, stops them in order."""
 
     def __init__(self, spec: dict):
+        """Initializes the driver; nothing starts yet.
+
+        Args:
+          spec: The content of job.json (launchers/slurm_job.submit).
+        """
         self.spec = spec
         self.job_id = os.environ.get("SLURM_JOB_ID", "")
         self.requeues = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
-        self.roles = {role["name"]: role for role in spec["roles"]}
         self.steps: list[_Step] = []
         for role in spec["roles"]:
             self.steps += [_Step(role, task) for task in range(role["count"])]
@@ -126,6 +131,13 @@ class Driver:
         return [step for step in self.steps if step.role["name"] == role]
 
     def run(self) -> int:
+        """Runs the job's steps until the run ends, fails or is signalled.
+
+        Returns:
+          EXIT_DONE when the trainer finished (or after requeueing the job),
+          EXIT_NOT_REQUEUED when SIGUSR1 came after max_requeues requeues,
+          128 + the signal after SIGTERM or SIGUSR2, EXIT_FAILED otherwise.
+        """
         for signum in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         server_host = _server_host()
@@ -137,6 +149,10 @@ class Driver:
             "run_dir": self.spec["run_dir"],
             **{f"{name}_port": str(port) for name, port in ports.items()},
         }
+        batch_node = os.environ.get("SLURMD_NODENAME", server_host)
+        if batch_node != server_host:
+            # Free ports were picked here, not where the server will listen.
+            _log(f"warning: driver on {batch_node}, server on {server_host}")
         _log(
             f"job {self.job_id} run {self.requeues + 1} (requeues so far: "
             f"{self.requeues}) on {socket.gethostname()}; server on {server_host}, "

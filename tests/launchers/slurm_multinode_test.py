@@ -21,6 +21,7 @@ exact: a record is in a sent file only after the server acknowledged it.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -242,7 +243,9 @@ class _Run:
             settings=self.settings,
         )
 
-    def wait(self, job_id: str, stream=None) -> slurm_job.JobReport:
+    def wait(
+        self, job_id: str, stream=None, timeout_s: float = _JOB_TIMEOUT_S
+    ) -> slurm_job.JobReport:
         result = {}
         waiter = threading.Thread(
             target=lambda: result.update(
@@ -253,7 +256,7 @@ class _Run:
             daemon=True,
         )
         waiter.start()
-        waiter.join(_JOB_TIMEOUT_S)
+        waiter.join(timeout_s)
         assert "report" in result, f"job {job_id} still running:\n{self.logs()}"
         return result["report"]
 
@@ -426,6 +429,25 @@ def test_preempted_run_checkpoints_requeues_and_completes(slurm_multinode, tmp_p
     assert trainer == ["COMPLETED", "COMPLETED"], table
     log = run.driver_log()
     assert "got SIGUSR1" in log and f"requeueing job {job_id}" in log
+
+
+def test_time_limit_signals_checkpoints_and_requeues(slurm_multinode, tmp_path):
+    # Slurm signals USR1 `signal_before_end_s` (40 s) before the 1 min limit,
+    # give or take its 30 s check interval: every job run ends between 20 and
+    # 50 s, and the trainer needs 60 s of steps, so at least one requeue.
+    run = _Run(tmp_path, "timelimit", trainer_steps=600, min_records=40)
+    run.settings = dataclasses.replace(
+        run.settings, time_limit_min=1, signal_before_end_s=40
+    )
+
+    report = run.wait(run.submit(), timeout_s=240)
+
+    assert report.state == "COMPLETED", run.logs()
+    assert report.requeues >= 1, report.steps_table()
+    runs = run.checkpoint("trainer_checkpoint.json")["runs"]
+    assert runs == [str(k) for k in range(report.requeues + 1)]
+    assert run.sent() <= set(run.checkpoint()["records"])
+    assert run.driver_log().count("got SIGUSR1") == report.requeues
 
 
 @pytest.mark.parametrize("restart", [True, False])
