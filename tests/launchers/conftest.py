@@ -1,3 +1,7 @@
-"""Fixtures of the launcher tests: a real single-node Slurm (slurm_cluster.py)."""
+"""Fixtures of the launcher tests: real Slurm clusters (slurm_cluster.py)."""
 
-from tests.launchers.slurm_cluster import slurm_cluster  # noqa: F401
+from tests.launchers.slurm_cluster import (  # noqa: F401
+    slurm_cluster,
+    slurm_multinode,
+    slurm_multinode_cluster,
+)

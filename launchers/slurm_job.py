@@ -1,0 +1,717 @@
+r"""A distributed run as ONE Slurm job: a server, N collectors and a trainer.
+
+`submit` writes a batch script and submits it as a heterogeneous job of up
+to three components, one per role, each with its role's resources:
+
+    component 0: the server    1 task   server/RoleResources.*
+    component 1: collectors    N tasks  collector/RoleResources.*  (if N > 0)
+    component 2: the trainer   1 task   trainer/RoleResources.*
+
+The batch script runs on the server's node and execs the in-job driver
+(launchers/slurm_job_driver.py), which starts every role as a job step with
+`srun --het-group=<component> --exact` (one step per process, so each can be
+signalled, restarted and accounted on its own): the server first, then,
+once the server accepts TCP connections, the collectors and the trainer.
+It restarts dying steps as configured and, when the trainer finishes, stops
+the collectors first and the server last (so the server's final checkpoint
+holds everything they wrote); see the driver's docstring for faults,
+preemption and requeueing.
+
+Finding the server: the driver reads the server's node from Slurm
+(`SLURM_JOB_NODELIST_HET_GROUP_0`, expanded with `scontrol show hostnames`)
+and picks the ports there (a port given as 0 is chosen free on that node at
+every start; a fixed port is used as is). Each role's command may contain
+these placeholders, replaced before the step starts (other braces, e.g. in gin
+bindings, are left alone):
+
+    {server_host}     the server's node name, e.g. "node17"
+    {<name>_port}     the port named <name> in `ports`, e.g. {replay_port}
+    {task}            the collector's index (0 for the server and trainer)
+    {run_dir}         the run directory
+
+and every step's environment has the same values as SMART_CONTROL_SERVER_HOST,
+SMART_CONTROL_<NAME>_PORT, SMART_CONTROL_TASK, SMART_CONTROL_ROLE (plus
+Slurm's own SLURM_RESTART_COUNT after a requeue).
+
+Files, all under the run directory (which must be on a filesystem every node
+shares):
+
+    slurm/job.sbatch     the batch script (rewritten at every submit)
+    slurm/job.json       the roles, ports and policies the driver reads
+    slurm/jobs.jsonl     one line per submission: job id, time
+    logs/driver.log      the driver's (and srun's) own messages
+    logs/<name>.log      each step's output: server.log, collector-<k>.log,
+                         trainer.log; appended across restarts and requeues
+
+Resources are gin settings, scoped by role name:
+
+    server/RoleResources.mem_mb = 16000
+    collector/RoleResources.cpus = 1
+    trainer/RoleResources.gres = "gpu:1"
+    trainer/RoleResources.constraint = "a100"
+    collector/RestartPolicy.restart = False      # drop dead collectors
+    server/RestartPolicy.stop_timeout_s = 300    # time for the final checkpoint
+    SlurmJobSettings.partition = "cpu"
+    SlurmJobSettings.time_limit_min = 720
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Optional, TextIO
+
+import gin
+from absl import logging
+
+from launchers import executors
+
+SERVER = "server"
+COLLECTOR = "collector"
+TRAINER = "trainer"
+SLURM_DIR = "slurm"
+LOGS_DIR = "logs"
+SPEC_FILE = "job.json"
+SCRIPT_FILE = "job.sbatch"
+HISTORY_FILE = "jobs.jsonl"
+DRIVER_LOG = "driver.log"
+# Job states after which the job will not run again (a requeued job goes
+# back to PENDING under the same id).
+FINAL_STATES = (
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "PREEMPTED",
+)
+# The directory holding the `launchers` package: the batch script puts it on
+# PYTHONPATH to run the driver, whatever directory the job starts in.
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PORT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+# Seconds a Slurm client command may take.
+_COMMAND_TIMEOUT_S = 60
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class RoleResources:
+    """What one process of a role gets from Slurm (per process, not per role).
+
+    Attributes:
+      cpus: CPUs of each process (`--cpus-per-task`).
+      mem_mb: Memory of each process, in MB (`--mem-per-cpu` = mem_mb / cpus).
+      gres: Generic resources of each process, e.g. "gpu:1"; None: none.
+      constraint: Node features the role's nodes must have (`--constraint`,
+        e.g. "a100" or "skylake|icelake"); None: any node.
+      partition: The role's partition; None: SlurmJobSettings.partition.
+      extra_sbatch_args: More `#SBATCH` options for the role's component,
+        e.g. ("--exclusive",).
+    """
+
+    cpus: int = 1
+    mem_mb: int = 4096
+    gres: Optional[str] = None
+    constraint: Optional[str] = None
+    partition: Optional[str] = None
+    extra_sbatch_args: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.cpus < 1:
+            raise ValueError(f"cpus must be >= 1, got {self.cpus}")
+        if self.mem_mb < 1:
+            raise ValueError(f"mem_mb must be >= 1, got {self.mem_mb}")
+        for name in ("gres", "constraint", "partition"):
+            _check_option_value(name, getattr(self, name))
+        for arg in self.extra_sbatch_args:
+            if not arg.startswith("-") or "\n" in arg:
+                raise ValueError(f"extra_sbatch_args must be options, got {arg!r}")
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class RestartPolicy:
+    """What the driver does when a process of the role exits unasked.
+
+    Attributes:
+      restart: Start it again (the program resumes from its own
+        checkpoints); False: a collector is dropped (the run goes on with one
+        collector fewer, logged), a server or trainer fails the run.
+      max_restarts: Most restarts of each process per job run (a requeued
+        job starts counting again); then as if restart were False.
+      backoff_s: Seconds between the exit and the restart.
+      stop_timeout_s: Seconds between SIGTERM and SIGKILL when the driver
+        stops the process (the server's final checkpoint needs most).
+    """
+
+    restart: bool = True
+    max_restarts: int = 3
+    backoff_s: float = 5.0
+    stop_timeout_s: float = 120.0
+
+    def __post_init__(self):
+        for name in ("max_restarts", "backoff_s", "stop_timeout_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Role:
+    """One role of the run: a command line run by `count` processes.
+
+    Attributes:
+      name: "server", "collector" or "trainer": names the gin scope, the
+        steps (collector-<k> for collectors) and their logs.
+      command: The command line, with placeholders (module docstring).
+      count: Processes of the role (1 for the server and the trainer).
+      resources: What each process gets.
+      policy: What happens when a process exits unasked.
+      env: Environment variables added to each process's environment.
+    """
+
+    name: str
+    command: tuple[str, ...]
+    count: int = 1
+    resources: RoleResources = dataclasses.field(default_factory=RoleResources)
+    policy: RestartPolicy = dataclasses.field(default_factory=RestartPolicy)
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "command", tuple(self.command))
+        if not self.command:
+            raise ValueError(f"command of role {self.name!r} is empty")
+        if self.count < 0:
+            raise ValueError(f"count must be >= 0, got {self.count}")
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class SlurmJobSettings:
+    """Job-wide Slurm settings.
+
+    Attributes:
+      job_name: The job's name (squeue, sacct).
+      partition: Partition of every role without its own; None: the
+        cluster's default.
+      account: Slurm account to charge; None: the user's default.
+      qos: Quality of service; None: the default.
+      time_limit_min: The job's time limit, in minutes. A job reaching it is
+        signalled, checkpoints and requeues itself (`signal_before_end_s`).
+      signal_before_end_s: Seconds before the time limit at which Slurm
+        sends SIGUSR1 to the driver (`--signal=B:USR1@...`; Slurm may send it
+        up to 60 s earlier). Must cover the roles' stop timeouts.
+      max_requeues: Most times the job requeues itself; then it stops (and
+        leaves a resumable run) instead.
+      server_ready_timeout_s: Seconds the server gets to accept connections
+        on its first port before the others start anyway.
+      python: The Python interpreter running the driver on the nodes.
+      extra_sbatch_args: More job-wide `#SBATCH` options.
+    """
+
+    job_name: str = "smart_control"
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    time_limit_min: int = 24 * 60
+    signal_before_end_s: int = 600
+    max_requeues: int = 20
+    server_ready_timeout_s: float = 600.0
+    python: str = sys.executable
+    extra_sbatch_args: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for name in ("time_limit_min", "signal_before_end_s"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_requeues < 0:
+            raise ValueError(f"max_requeues must be >= 0, got {self.max_requeues}")
+        for name in ("job_name", "partition", "account", "qos"):
+            _check_option_value(name, getattr(self, name))
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRecord:
+    """One line of `sacct` for the job: the allocation, the batch step or a role.
+
+    Attributes:
+      job_id: Slurm's id of the line, e.g. "42+1.3" (component 1, step 3),
+        "42+0.batch" (the driver), "42+2" (component 2's allocation).
+      name: The step's name: "server", "collector-0", "trainer", "batch", or
+        the job's name for an allocation.
+      nodes: The node(s) it ran on, e.g. "node2".
+      state: COMPLETED, FAILED, CANCELLED, REQUEUED, RUNNING, ...
+      exit_code: "code:signal" as sacct prints it.
+      start: Start time as sacct prints it.
+    """
+
+    job_id: str
+    name: str
+    nodes: str
+    state: str
+    exit_code: str
+    start: str
+
+
+@dataclasses.dataclass(frozen=True)
+class JobReport:
+    """How a job ended.
+
+    Attributes:
+      job_id: The job's id (the het job's leader).
+      state: The job's final state, e.g. COMPLETED, FAILED, CANCELLED,
+        TIMEOUT (first word of sacct's state of component 0).
+      exit_code: The driver's "code:signal".
+      requeues: How many times it was requeued.
+      steps: Every sacct line of the job, earlier (requeued) runs included.
+      logs_dir: The directory of the step logs.
+    """
+
+    job_id: str
+    state: str
+    exit_code: str
+    requeues: int
+    steps: tuple[StepRecord, ...]
+    logs_dir: str
+
+    def steps_table(self) -> str:
+        """The steps as aligned columns: id, name, nodes, state, exit code."""
+        return format_steps(self.steps)
+
+
+def make_role(name: str, command: Sequence[str], count: int = 1, env=None) -> Role:
+    """A Role whose resources and policy come from gin scope `name`.
+
+    Args:
+      name: The role, e.g. "collector": `collector/RoleResources.cpus = 2`
+        applies to it, unscoped `RoleResources.cpus` to every role.
+      command: The command line, with placeholders.
+      count: Processes of the role.
+      env: Environment variables added to each process's environment.
+
+    Returns:
+      The role.
+    """
+    with gin.config_scope(name):
+        return Role(
+            name=name,
+            command=tuple(command),
+            count=count,
+            resources=RoleResources(),
+            policy=RestartPolicy(),
+            env=dict(env or {}),
+        )
+
+
+def submit(
+    run_dir: str,
+    server: Role,
+    collectors: Role,
+    trainer: Role,
+    ports: Mapping[str, int] = None,
+    settings: Optional[SlurmJobSettings] = None,
+) -> str:
+    """Writes the batch script and the driver's spec, and submits the job.
+
+    Submitting again with the same run directory resumes the run: every
+    role is started again and resumes from its own checkpoints.
+
+    Args:
+      run_dir: The run directory, on a filesystem every node shares.
+      server: The server role (count 1).
+      collectors: The collector role (count >= 0).
+      trainer: The trainer role (count 1): the run ends when it exits 0.
+      ports: The server's ports by name, e.g. {"replay": 0, "variables": 0};
+        0: chosen free on the server's node at every start. The first one is
+        the one the driver waits for before starting the others. Default:
+        {"replay": 0}.
+      settings: Job-wide settings; None: SlurmJobSettings() from gin.
+
+    Returns:
+      The job id (of the heterogeneous job's leader).
+
+    Raises:
+      ValueError: If a role's count or name is wrong, a port name is not a
+        lowercase identifier, or a command uses an unknown `{..._port}`.
+      executors.SlurmUnavailableError: If the Slurm commands, the controller,
+        the partition or the accounting database cannot be reached.
+      RuntimeError: If sbatch fails (its message included).
+    """
+    settings = settings if settings is not None else SlurmJobSettings()
+    ports = dict({"replay": 0} if ports is None else ports)
+    _validate(server, collectors, trainer, ports)
+    # wait() reads job states from accounting: check it now, not after hours.
+    executors.check_slurm_reachable(settings.partition)
+    run_dir = os.path.abspath(run_dir)
+    slurm_dir = os.path.join(run_dir, SLURM_DIR)
+    logs_dir = os.path.join(run_dir, LOGS_DIR)
+    os.makedirs(slurm_dir, exist_ok=True)
+    os.makedirs(logs_dir, exist_ok=True)
+    groups = [server, *([collectors] if collectors.count else []), trainer]
+    spec = {
+        "run_dir": run_dir,
+        "logs_dir": logs_dir,
+        "ports": ports,
+        "max_requeues": settings.max_requeues,
+        "server_ready_timeout_s": settings.server_ready_timeout_s,
+        "roles": [
+            {
+                "name": role.name,
+                "group": group,
+                "command": list(role.command),
+                "count": role.count,
+                "env": dict(role.env),
+                "resources": dataclasses.asdict(role.resources),
+                "policy": dataclasses.asdict(role.policy),
+            }
+            for group, role in enumerate(groups)
+        ],
+    }
+    spec_path = os.path.join(slurm_dir, SPEC_FILE)
+    _write_atomically(spec_path, json.dumps(spec, indent=2) + "\n")
+    script_path = os.path.join(slurm_dir, SCRIPT_FILE)
+    _write_atomically(script_path, batch_script(groups, settings, spec_path, logs_dir))
+    done = _run(["sbatch", "--parsable", script_path], cwd=run_dir)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"sbatch {script_path} failed ({done.returncode}): "
+            f"{done.stderr.strip() or done.stdout.strip()}"
+        )
+    job_id = done.stdout.strip().split(";")[0]
+    with open(os.path.join(slurm_dir, HISTORY_FILE), "a") as f:
+        f.write(json.dumps({"job_id": job_id, "submitted": _now()}) + "\n")
+    logging.info("Submitted Slurm job %s for %s; logs in %s", job_id, run_dir, logs_dir)
+    return job_id
+
+
+def batch_script(
+    groups: Sequence[Role],
+    settings: SlurmJobSettings,
+    spec_path: str,
+    logs_dir: str,
+) -> str:
+    """The sbatch script: one heterogeneous component per role, then the driver.
+
+    Args:
+      groups: The roles with processes, in component order (server first).
+      settings: Job-wide settings.
+      spec_path: The driver's spec (job.json).
+      logs_dir: Where the driver's log goes.
+
+    Returns:
+      The script's text.
+    """
+    job_wide = [
+        f"--job-name={settings.job_name}",
+        f"--output={os.path.join(logs_dir, DRIVER_LOG)}",
+        "--open-mode=append",
+        "--requeue",
+        # B: only the driver gets it; it stops the steps in order itself.
+        f"--signal=B:USR1@{settings.signal_before_end_s}",
+    ]
+    for name in ("account", "qos"):
+        if getattr(settings, name):
+            job_wide.append(f"--{name}={getattr(settings, name)}")
+    job_wide += list(settings.extra_sbatch_args)
+    lines = ["#!/bin/bash"]
+    for group, role in enumerate(groups):
+        if group:
+            lines.append("#SBATCH hetjob")
+        resources = role.resources
+        options = job_wide if group == 0 else []
+        options = options + [
+            f"--time={settings.time_limit_min}",
+            f"--ntasks={role.count}",
+            f"--cpus-per-task={resources.cpus}",
+            # Per CPU, not --mem: a component's tasks may span nodes, and
+            # sbatch rejects --mem in one component with --mem-per-cpu in
+            # another.
+            f"--mem-per-cpu={mem_per_cpu(resources)}",
+        ]
+        partition = resources.partition or settings.partition
+        if partition:
+            options.append(f"--partition={partition}")
+        if resources.gres:
+            options.append(f"--gres={resources.gres}")
+        if resources.constraint:
+            options.append(f"--constraint={resources.constraint}")
+        options += list(resources.extra_sbatch_args)
+        lines += [f"#SBATCH {option}" for option in options]
+    lines += [
+        f"export PYTHONPATH={shlex.quote(_PROJECT_ROOT)}${{PYTHONPATH:+:$PYTHONPATH}}",
+        # exec: SIGUSR1 (B:) must reach the driver, not a waiting shell.
+        f"exec {shlex.quote(settings.python)} -m launchers.slurm_job_driver "
+        f"{shlex.quote(spec_path)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def mem_per_cpu(resources: RoleResources) -> int:
+    """MB per CPU so that each process gets at least `resources.mem_mb`."""
+    return math.ceil(resources.mem_mb / resources.cpus)
+
+
+def wait(
+    job_id: str,
+    run_dir: str,
+    poll_interval_s: float = 10.0,
+    stream: Optional[TextIO] = None,
+    stop_grace_s: float = 600.0,
+) -> JobReport:
+    """Waits until the job has ended for good (requeues are waited through).
+
+    Args:
+      job_id: The id `submit` returned.
+      run_dir: The run directory given to `submit`.
+      poll_interval_s: Seconds between two `sacct` queries.
+      stream: If set, new lines of every log under logs/ are copied to it,
+        prefixed with "[<log name>] ".
+      stop_grace_s: On Ctrl-C: seconds the job gets to stop in order (and
+        checkpoint) before it is cancelled outright.
+
+    Returns:
+      How the job ended, with every step's nodes and state.
+
+    Raises:
+      KeyboardInterrupt: Re-raised after the job was stopped; the run
+        directory can then be resumed by submitting again.
+    """
+    logs_dir = os.path.join(os.path.abspath(run_dir), LOGS_DIR)
+    follower = _LogFollower(logs_dir, stream) if stream is not None else None
+    last_state = None
+    try:
+        while True:
+            state, exit_code = job_state(job_id)
+            if follower:
+                follower.poll()
+            if state != last_state:
+                logging.info("Slurm job %s: %s", job_id, state)
+                last_state = state
+            # sacct may show the ended run of a job that Slurm is requeueing
+            # (preempted, node failure) before its new record: final only
+            # once squeue no longer lists the job.
+            if state in FINAL_STATES and not _queued(job_id):
+                break
+            time.sleep(poll_interval_s)
+    except KeyboardInterrupt:
+        logging.warning("Stopping Slurm job %s in order (it stays resumable).", job_id)
+        stop(job_id, stop_grace_s)
+        raise
+    finally:
+        if follower:
+            follower.poll()
+    steps = tuple(job_steps(job_id))
+    requeues = sum(
+        1
+        for step in steps
+        if _is_component(step.job_id, 0) and step.state == "REQUEUED"
+    )
+    report = JobReport(job_id, state, exit_code, requeues, steps, logs_dir)
+    logging.info(
+        "Slurm job %s ended %s after %d requeue(s); logs in %s\n%s",
+        job_id,
+        state,
+        requeues,
+        logs_dir,
+        report.steps_table(),
+    )
+    return report
+
+
+def run(
+    run_dir: str,
+    server: Role,
+    collectors: Role,
+    trainer: Role,
+    ports: Mapping[str, int] = None,
+    settings: Optional[SlurmJobSettings] = None,
+    poll_interval_s: float = 10.0,
+    stream: Optional[TextIO] = None,
+) -> JobReport:
+    """`submit`, then `wait`: returns once the run's job has ended for good."""
+    job_id = submit(run_dir, server, collectors, trainer, ports, settings)
+    return wait(job_id, run_dir, poll_interval_s=poll_interval_s, stream=stream)
+
+
+def stop(job_id: str, grace_s: float = 600.0) -> None:
+    """Stops a job in order (collectors, trainer, server), then cancels it.
+
+    SIGUSR2 to the driver makes it stop the steps in order and cancel the
+    job; if the job is still there after `grace_s`, it is cancelled outright
+    (every step gets SIGTERM at once, SIGKILL after Slurm's KillWait). Either
+    way the run can be resumed by submitting it again.
+    """
+    _run(["scancel", "--batch", "--signal=USR2", job_id])
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if job_state(job_id)[0] in FINAL_STATES:
+            return
+        time.sleep(1.0)
+    _run(["scancel", job_id])
+
+
+def job_state(job_id: str) -> tuple[str, str]:
+    """The job's current state and exit code, from sacct (PENDING if unknown yet).
+
+    The state is component 0's (the driver's): a requeued job shows its new
+    run's state. "CANCELLED by 0" reads "CANCELLED".
+    """
+    done = _run(
+        [
+            "sacct",
+            "--noheader",
+            "--parsable2",
+            "--allocations",
+            f"--jobs={job_id}",
+            "--format=JobID,State,ExitCode",
+        ]
+    )
+    for line in done.stdout.splitlines():
+        fields = line.split("|")
+        if len(fields) == 3 and fields[0] in (job_id, f"{job_id}+0"):
+            return (fields[1].split() or ["UNKNOWN"])[0], fields[2]
+    # sacct lags a moment behind sbatch.
+    return "PENDING", ""
+
+
+def _queued(job_id: str) -> bool:
+    """Whether squeue still lists the job (pending, running or completing)."""
+    done = _run(["squeue", "--noheader", f"--jobs={job_id}", "--format=%T"])
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+def job_steps(job_id: str) -> list[StepRecord]:
+    """Every sacct line of the job, earlier (requeued) runs included, in order."""
+    done = _run(
+        [
+            "sacct",
+            "--noheader",
+            "--parsable2",
+            "--duplicates",
+            f"--jobs={job_id}",
+            "--format=JobID,JobName,NodeList,State,ExitCode,Start",
+        ]
+    )
+    steps = []
+    for line in done.stdout.splitlines():
+        fields = line.split("|")
+        if len(fields) == 6:
+            job, name, nodes, state, exit_code, start = fields
+            steps.append(StepRecord(job, name, nodes, state, exit_code, start))
+    return steps
+
+
+def format_steps(steps: Sequence[StepRecord]) -> str:
+    """Steps as aligned columns, one per line, with a header."""
+    rows = [("JobID", "Name", "Nodes", "State", "ExitCode", "Start")]
+    rows += [(s.job_id, s.name, s.nodes, s.state, s.exit_code, s.start) for s in steps]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip()
+        for row in rows
+    )
+
+
+def _is_component(job_id: str, component: int) -> bool:
+    """Whether a sacct JobID is the allocation line of a het component."""
+    return job_id.endswith(f"+{component}")
+
+
+def _validate(server: Role, collectors: Role, trainer: Role, ports: dict) -> None:
+    for role, name in ((server, SERVER), (collectors, COLLECTOR), (trainer, TRAINER)):
+        if role.name != name:
+            raise ValueError(
+                f"the {name} role must be named {name!r}, got {role.name!r}"
+            )
+    for role in (server, trainer):
+        if role.count != 1:
+            raise ValueError(f"{role.name} count must be 1, got {role.count}")
+    for name, port in ports.items():
+        if not _PORT_NAME.match(name):
+            raise ValueError(f"port names must be lowercase identifiers, got {name!r}")
+        if not 0 <= port < 65536:
+            raise ValueError(f"port {name!r} must be in [0, 65535], got {port}")
+    known = {"server_host", "task", "run_dir", *(f"{name}_port" for name in ports)}
+    for role in (server, collectors, trainer):
+        for arg in role.command:
+            for placeholder in _PLACEHOLDER.findall(arg):
+                if placeholder.endswith("_port") and placeholder not in known:
+                    raise ValueError(
+                        f"{role.name}'s command uses {{{placeholder}}} but ports "
+                        f"are {sorted(ports)}"
+                    )
+
+
+def _check_option_value(name: str, value: Optional[str]) -> None:
+    if value is not None and (not value or re.search(r"\s", value)):
+        raise ValueError(f"{name} must be a non-empty word, got {value!r}")
+
+
+def _write_atomically(path: str, text: str) -> None:
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as f:
+        f.write(text)
+    os.replace(temporary, path)
+
+
+def _run(argv: list[str], cwd: Optional[str] = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=_COMMAND_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise RuntimeError(
+            f"`{shlex.join(argv)}` did not answer within {_COMMAND_TIMEOUT_S} s"
+        ) from error
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class _LogFollower:
+    """Copies new complete lines of every *.log in a directory to a stream."""
+
+    def __init__(self, logs_dir: str, stream: TextIO):
+        self._logs_dir = logs_dir
+        self._stream = stream
+        self._offsets: dict[str, int] = {}
+
+    def poll(self) -> None:
+        try:
+            names = sorted(os.listdir(self._logs_dir))
+        except FileNotFoundError:
+            return
+        for name in names:
+            if not name.endswith(".log"):
+                continue
+            path = os.path.join(self._logs_dir, name)
+            offset = self._offsets.get(name, 0)
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+            end = data.rfind(b"\n") + 1
+            if not end:
+                continue
+            self._offsets[name] = offset + end
+            prefix = f"[{name[:-4]}] "
+            for line in data[:end].decode(errors="replace").splitlines():
+                self._stream.write(prefix + line + "\n")
+        self._stream.flush()
