@@ -33,10 +33,10 @@ from typing import Any, Callable, Dict, Optional
 import gin
 from tf_agents.policies import py_policy, py_tf_eager_policy
 
-from smart_control.environment import residual_action
 from smart_control.reinforcement_learning.evaluation import eval_set as eval_set_lib
 from smart_control.reinforcement_learning.evaluation import report as report_lib
 from smart_control.reinforcement_learning.evaluation import runner
+from smart_control.reinforcement_learning.policies import residual as residual_action
 from smart_control.reinforcement_learning.policies.schedule_policy import (
     create_schedule_policy,
 )

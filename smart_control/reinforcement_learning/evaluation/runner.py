@@ -21,9 +21,9 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.policies import py_policy, py_tf_eager_policy, tf_policy
 
-from smart_control.environment import residual_action
 from smart_control.reinforcement_learning.evaluation import eval_set as eval_set_lib
 from smart_control.reinforcement_learning.evaluation import metric_table
+from smart_control.reinforcement_learning.policies import residual as residual_action
 
 
 @dataclasses.dataclass

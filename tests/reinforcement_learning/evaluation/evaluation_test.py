@@ -9,7 +9,7 @@ import pytest
 from tf_agents.policies import random_py_policy, random_tf_policy
 from tf_agents.specs import tensor_spec
 
-from smart_control.environment import building_env, residual_action
+from smart_control.environment import building_env
 from smart_control.reinforcement_learning.evaluation import (
     eval_set,
     evaluate,
@@ -18,6 +18,7 @@ from smart_control.reinforcement_learning.evaluation import (
     runner,
 )
 from smart_control.reinforcement_learning.evaluation import statistics as stats
+from smart_control.reinforcement_learning.policies import residual as residual_action
 from smart_control.reinforcement_learning.policies.schedule_policy import (
     create_schedule_policy,
 )

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from tf_agents.environments import utils as env_utils
 
-from smart_control.environment import building_env, residual_action
+from smart_control.environment import building_env
+from smart_control.reinforcement_learning.policies import residual as residual_action
 from smart_control.reinforcement_learning.policies.schedule_policy import (
     create_schedule_policy,
 )
 
-CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = pathlib.Path(__file__).resolve().parents[3] / "configs"
 ONE_DAY = {"episode_days": 1, "start_date": "2023-01-09"}  # a Monday
 
 
@@ -104,7 +105,7 @@ def test_one_gin_switch():
         ["create_residual_building_environment.max_correction = 0.3"],
         skip_unknown=False,
     )
-    reference = gin.query_parameter("evaluate.env_factory")
-    assert reference.selector == "create_residual_building_environment"
+    # Every stage's ENV is the wrapped building.
+    assert gin.query_parameter("%ENV").selector == "create_residual_building_environment"
     env = residual_action.create_residual_building_environment(seed=0)
     assert residual_action.is_residual(env) and env.max_correction == 0.3

@@ -14,10 +14,14 @@ all live in correction space; the wrapped environment's action spec is named
 binary can refuse to run a residual policy in a plain environment (or the
 other way round).
 
-One gin switch selects it everywhere an environment factory is bound:
+One gin switch selects it for every stage (experiments/building_residual_sac.gin):
 
-    train_eval.env_factory = @create_residual_building_environment
+    ENV = @create_residual_building_environment
     create_residual_building_environment.max_correction = 0.5
+
+The starter buffer of a residual run is collected in correction space too:
+`create_zero_correction_policy` acts as the schedule (a zero correction),
+mixed with random corrections by `create_mixed_policy`.
 
 Evaluation runs the learned policy in the wrapped environment and the
 baseline schedule in the raw one (`unwrap_residual`), on the same episodes.
@@ -30,8 +34,13 @@ from typing import Any, Callable, Optional
 import gin
 import numpy as np
 from tf_agents.environments import py_environment, wrappers
+from tf_agents.policies import py_policy
 from tf_agents.specs import array_spec
+from tf_agents.trajectories import policy_step
 from tf_agents.trajectories import time_step as ts
+
+from smart_control.environment.building_env import create_building_environment
+from smart_control.reinforcement_learning.policies import schedule_policy
 
 RESIDUAL_ACTION_NAME = "residual_correction"
 
@@ -147,16 +156,27 @@ def create_residual_building_environment(
       **overrides: `BuildingEnvironment` arguments (e.g. `start_date`), as
         for `create_building_environment`.
     """
-    # Imported here: the policies package imports this package, so a
-    # module-level import would be circular.
-    from smart_control.environment.building_env import create_building_environment
-
     if baseline_policy_factory is None:
-        from smart_control.reinforcement_learning.policies.schedule_policy import (
-            create_schedule_policy as baseline_policy_factory,
-        )
+        baseline_policy_factory = schedule_policy.create_schedule_policy
     return ResidualActionWrapper(
         create_building_environment(seed=seed, **overrides),
         baseline_policy_factory,
         max_correction,
     )
+
+
+class ZeroCorrectionPolicy(py_policy.PyPolicy):
+    """Acts with corrections of 0: the baseline's own behaviour, residually."""
+
+    def _action(self, time_step, policy_state, seed=None):
+        spec = self.action_spec
+        return policy_step.PolicyStep(np.zeros(spec.shape, spec.dtype), (), ())
+
+
+@gin.configurable
+def create_zero_correction_policy(
+    time_step_spec: ts.TimeStep, action_spec: array_spec.BoundedArraySpec
+) -> ZeroCorrectionPolicy:
+    """The populate policy of residual runs (`create_mixed_policy` adds random
+    corrections to it)."""
+    return ZeroCorrectionPolicy(time_step_spec, action_spec)
