@@ -25,10 +25,11 @@ train/collect/task_<k>/ each collector's summaries and stats.json.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from launchers import supervisor
 from smart_control.reinforcement_learning.distributed import topology as topology_lib
@@ -45,6 +46,84 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclasses.dataclass(frozen=True)
+class RoleCommands:
+    """The command line of each role of a distributed run, for every topology.
+
+    Attributes:
+      server: The Reverb server (replay table + weights table).
+      collector: A collector; `{task}` stands for its index.
+      trainer: The trainer.
+    """
+
+    server: List[str]
+    collector: List[str]
+    trainer: List[str]
+
+
+def role_commands(
+    train_dir: str,
+    gin: List[str],
+    starter_buffer: Optional[str],
+    host: str,
+    replay_port: Union[int, str],
+    variables_port: Union[int, str],
+    network: str,
+) -> RoleCommands:
+    """The server's, a collector's and the trainer's command lines.
+
+    One definition for both placements: on this machine (`host` "localhost",
+    concrete ports) and on Slurm (`host` "{server_host}" and ports
+    "{replay_port}", "{variables_port}", filled by the job's driver).
+
+    Args:
+      train_dir: The trainer's run directory (the server's buffer is its
+        replay_buffer/, collectors write under its collect/).
+      gin: The experiment's --gin_file/--gin_bindings flags, for every process.
+      starter_buffer: Loaded by the server when its buffer has no checkpoint.
+      host: Where collectors and the trainer find the server.
+      replay_port: The replay table's port.
+      variables_port: The policy weights table's port.
+      network: The server's --network: "shared" when other machines connect.
+    """
+    python = [sys.executable, "-m"]
+    replay = f"{host}:{replay_port}"
+    variables = f"{host}:{variables_port}"
+    server = [
+        *python,
+        f"{SCRIPTS}.reverb_server",
+        f"--root_dir={os.path.join(train_dir, run_files.REPLAY_BUFFER_DIR)}",
+        f"--port={replay_port}",
+        f"--variable_container_port={variables_port}",
+        f"--network={network}",
+        *gin,
+    ]
+    if starter_buffer:
+        server.append(f"--starter_buffer={starter_buffer}")
+    addresses = [
+        f"--replay_buffer_server_address={replay}",
+        f"--variable_container_server_address={variables}",
+    ]
+    return RoleCommands(
+        server=server,
+        collector=[
+            *python,
+            f"{SCRIPTS}.collect",
+            f"--root_dir={train_dir}",
+            "--task={task}",
+            *addresses,
+            *gin,
+        ],
+        trainer=[
+            *python,
+            f"{SCRIPTS}.train",
+            f"--root_dir={train_dir}",
+            *addresses,
+            *gin,
+        ],
+    )
+
+
 def process_specs(
     train_dir: str,
     logs_dir: str,
@@ -54,29 +133,27 @@ def process_specs(
     starter_buffer: Optional[str],
     ports: Dict[str, int],
 ) -> List[supervisor.ProcessSpec]:
-    """The server, the collectors and the trainer, in start order.
+    """The server, the collectors and the trainer on this machine, in start order.
 
     Args:
       gin: The experiment's --gin_file/--gin_bindings flags, for every process.
     """
+    commands = role_commands(
+        train_dir,
+        gin,
+        starter_buffer,
+        "localhost",
+        ports["replay"],
+        ports["variables"],
+        # The launcher's private network namespace, which every process
+        # of the run shares (see utils/network_isolation.py).
+        network="shared",
+    )
     buffer_dir = os.path.join(train_dir, run_files.REPLAY_BUFFER_DIR)
-    replay = f"localhost:{ports['replay']}"
-    variables = f"localhost:{ports['variables']}"
-    python = [sys.executable, "-m"]
-    server_command = [
-        *python,
-        f"{SCRIPTS}.reverb_server",
-        f"--root_dir={buffer_dir}",
-        f"--port={ports['replay']}",
-        f"--variable_container_port={ports['variables']}",
-        *gin,
-    ]
-    if starter_buffer:
-        server_command.append(f"--starter_buffer={starter_buffer}")
     specs = [
         supervisor.ProcessSpec(
             name="server",
-            command=server_command,
+            command=commands.server,
             log_path=os.path.join(logs_dir, "server.log"),
             restart=restart,
             stop_order=1,
@@ -91,13 +168,7 @@ def process_specs(
             supervisor.ProcessSpec(
                 name=f"collector-{task}",
                 command=[
-                    *python,
-                    f"{SCRIPTS}.collect",
-                    f"--root_dir={train_dir}",
-                    f"--task={task}",
-                    f"--replay_buffer_server_address={replay}",
-                    f"--variable_container_server_address={variables}",
-                    *gin,
+                    arg.replace("{task}", str(task)) for arg in commands.collector
                 ],
                 log_path=os.path.join(logs_dir, f"collector-{task}.log"),
                 restart=restart,
@@ -107,14 +178,7 @@ def process_specs(
     specs.append(
         supervisor.ProcessSpec(
             name="trainer",
-            command=[
-                *python,
-                f"{SCRIPTS}.train",
-                f"--root_dir={train_dir}",
-                f"--replay_buffer_server_address={replay}",
-                f"--variable_container_server_address={variables}",
-                *gin,
-            ],
+            command=commands.trainer,
             log_path=os.path.join(logs_dir, "trainer.log"),
             restart=restart,
             primary=True,
@@ -195,3 +259,90 @@ def run_distributed_train(
         )
         save()
     return summary
+
+
+def run_distributed_train_on_slurm(
+    run_dir: str,
+    gin: List[str],
+    starter_buffer: Optional[str],
+    stage: Dict[str, Any],
+    save: Callable[[], None],
+    poll_interval_s: float = 10.0,
+) -> Dict[str, Any]:
+    """The same processes as ONE Slurm job (launchers/slurm_job.py); waits for it.
+
+    The server, the collectors and the trainer are the job's steps, placed by
+    Slurm on the nodes it allocates with each role's resources
+    (`<role>/RoleResources.*`, configs/topology/slurm.gin); collectors and the
+    trainer find the server from the allocation (`{server_host}`), and its
+    ports are picked free on its node unless `DistributedTopology` fixes them.
+    A run stopped by preemption or its time limit requeues itself and resumes
+    from the trainer's last commit and the server's newest buffer checkpoint;
+    submitting the same run directory again resumes it too.
+
+    Returns:
+      {"outcome": supervisor.SUCCESS or "failed", "reason", "job"}: the job's
+      final state, requeues and every step's nodes and state.
+    """
+    from launchers import slurm_job
+
+    topology = topology_lib.DistributedTopology()
+    train_dir = os.path.join(run_dir, run_files.TRAIN_STAGE_DIR)
+    commands = role_commands(
+        train_dir,
+        gin,
+        starter_buffer,
+        "{server_host}",
+        "{replay_port}",
+        "{variables_port}",
+        # Collectors and the trainer connect from other nodes.
+        network="shared",
+    )
+    roles = {
+        name: slurm_job.make_role(name, command, count=count)
+        for name, command, count in (
+            (slurm_job.SERVER, commands.server, 1),
+            (slurm_job.COLLECTOR, commands.collector, topology.num_collectors),
+            (slurm_job.TRAINER, commands.trainer, 1),
+        )
+    }
+    ports = {"replay": topology.replay_port, "variables": topology.variable_port}
+    job_id = slurm_job.submit(
+        run_dir,
+        roles[slurm_job.SERVER],
+        roles[slurm_job.COLLECTOR],
+        roles[slurm_job.TRAINER],
+        ports=ports,
+    )
+    stage.update(
+        mode="distributed",
+        executor="slurm",
+        num_collectors=topology.num_collectors,
+        slurm_job=job_id,
+    )
+    save()
+    print(f"[train] submitted Slurm job {job_id}", flush=True)
+    report = slurm_job.wait(
+        job_id, run_dir, poll_interval_s=poll_interval_s, stream=sys.stdout
+    )
+    job = {
+        "job_id": report.job_id,
+        "state": report.state,
+        "exit_code": report.exit_code,
+        "requeues": report.requeues,
+        "steps": [dataclasses.asdict(step) for step in report.steps],
+    }
+    stage["slurm"] = job
+    stage["collectors"] = collector_stats(train_dir, topology.num_collectors)
+    stage["trainer"] = json_files.read_json(
+        os.path.join(train_dir, run_files.DONE_FILE)
+    )
+    save()
+    print(report.steps_table(), flush=True)
+    if report.state == "COMPLETED" and stage["trainer"]:
+        return {"outcome": supervisor.SUCCESS, "reason": None, "job": job}
+    return {
+        "outcome": "failed",
+        "reason": f"Slurm job {job_id} ended {report.state}",
+        "job": job,
+    }

@@ -99,6 +99,14 @@ def define_flags() -> None:
         "embedded: train is one process (collect and learn in turn); distributed: "
         "a Reverb server, collectors and a trainer process.",
     )
+    flags.DEFINE_enum(
+        "executor",
+        "local",
+        ["local", "slurm"],
+        "Where --mode=distributed runs its processes: local (this machine, "
+        "under a supervisor) or slurm (one Slurm job whose steps Slurm places "
+        "on its nodes; configs/topology/slurm.gin).",
+    )
     flags.DEFINE_integer(
         "num_collectors",
         None,
@@ -202,6 +210,7 @@ def run(
     cache: Optional[str],
     stages: List[str],
     mode: str = "embedded",
+    executor: str = "local",
 ) -> Dict[str, Any]:
     """Runs the stages of a planned experiment into `root_dir`; returns run.json."""
     run_path = os.path.join(root_dir, RUN_FILE)
@@ -220,6 +229,7 @@ def run(
         seed=plan.seed,
         populate_key=plan.populate_key,
         mode=mode,
+        executor=executor if mode == "distributed" else None,
         host=socket.gethostname(),
         versions=run_records.package_versions(),
         git_commit=run_records.git_commit(),
@@ -279,7 +289,7 @@ def run(
             }
         starter = buffer_dir if buffer_dir and buffer_is_complete(buffer_dir) else None
         if "train" in stages and mode == "distributed":
-            run_distributed_stage(root_dir, plan, starter, record, save)
+            run_distributed_stage(root_dir, plan, starter, record, save, executor)
         elif "train" in stages:
             command = [
                 sys.executable,
@@ -326,28 +336,39 @@ def run_distributed_stage(
     starter_buffer: Optional[str],
     record: Dict[str, Any],
     save,
+    executor: str = "local",
 ) -> None:
-    """The train stage as server + collectors + trainer processes."""
+    """The train stage as server + collectors + trainer processes.
+
+    executor "local": on this machine under launchers/supervisor.py;
+    "slurm": as one Slurm job (launchers/slurm_job.py).
+    """
     train_dir = os.path.join(root_dir, run_files.TRAIN_STAGE_DIR)
     stage = record["stages"].setdefault("train", {})
     stage.update(status="running", started_at=run_records.now())
     stage.pop("ended_at", None)
     save()
+    where = "one Slurm job" if executor == "slurm" else "this machine"
     print(
-        f"[train] distributed: Reverb server, {plan.num_collectors} collector(s), "
-        f"trainer (logs in {os.path.join(root_dir, run_files.LOGS_DIR)})",
+        f"[train] distributed on {where}: Reverb server, {plan.num_collectors} "
+        f"collector(s), trainer (logs in {os.path.join(root_dir, run_files.LOGS_DIR)})",
         flush=True,
     )
     started = time.time()
     try:
-        summary = distributed.run_distributed_train(
-            train_dir,
-            os.path.join(root_dir, run_files.LOGS_DIR),
-            gin_args(plan),
-            starter_buffer,
-            stage,
-            save,
-        )
+        if executor == "slurm":
+            summary = distributed.run_distributed_train_on_slurm(
+                root_dir, gin_args(plan), starter_buffer, stage, save
+            )
+        else:
+            summary = distributed.run_distributed_train(
+                train_dir,
+                os.path.join(root_dir, run_files.LOGS_DIR),
+                gin_args(plan),
+                starter_buffer,
+                stage,
+                save,
+            )
     except KeyboardInterrupt:
         stage.update(status="interrupted", ended_at=run_records.now())
         save()
@@ -379,6 +400,8 @@ def main(argv):
     binary.require_gin_file("experiments/quickstart.gin")
     if not FLAGS.root_dir:
         raise binary.UserError("--root_dir is required")
+    if FLAGS.executor == "slurm" and FLAGS.mode != "distributed":
+        raise binary.UserError("--executor=slurm needs --mode=distributed")
     unknown = set(FLAGS.stages) - set(experiment.STAGES)
     if unknown:
         raise binary.UserError(f"--stages: unknown stage(s) {sorted(unknown)}")
@@ -396,7 +419,9 @@ def main(argv):
     # Only a checked experiment creates its run directory.
     root_dir = binary.make_output_dir(FLAGS.root_dir)
     binary.attach_native_log(root_dir)
-    record = run(root_dir, plan, cache, FLAGS.stages, mode=FLAGS.mode)
+    record = run(
+        root_dir, plan, cache, FLAGS.stages, mode=FLAGS.mode, executor=FLAGS.executor
+    )
     _print_summary(root_dir, record)
     return 0
 
@@ -452,8 +477,14 @@ def run_main() -> None:
     define_flags()
     # The run's Reverb servers (populate's, train's, a distributed run's
     # server) are reachable only by the run's own processes: the launcher
-    # enters a private network namespace that every stage inherits.
-    binary.run(main, network=binary.PRIVATE)
+    # enters a private network namespace that every stage inherits; except
+    # when Slurm places the processes on other machines.
+    binary.run(main, network=_network_default)
+
+
+def _network_default() -> str:
+    """private; shared with --executor=slurm (sbatch, and servers on other nodes)."""
+    return binary.SHARED if FLAGS.executor == "slurm" else binary.PRIVATE
 
 
 if __name__ == "__main__":

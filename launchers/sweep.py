@@ -64,7 +64,19 @@ def define_flags() -> None:
         "sweep", [], "A swept binding: 'Configurable.param=[v1, v2, ...]'."
     )
     flags.DEFINE_string("sweep_file", None, "File of 'Configurable.param=[...]' lines.")
-    flags.DEFINE_enum("executor", "local", ["local", "slurm"], "Where the points run.")
+    flags.DEFINE_enum(
+        "executor",
+        "local",
+        ["local", "slurm"],
+        "Where the points run: local (processes here) or slurm (a job array; with "
+        "--mode=distributed, each point is one Slurm job of its own).",
+    )
+    flags.DEFINE_enum(
+        "mode",
+        "embedded",
+        ["embedded", "distributed"],
+        "Each point's topology (run_experiment --mode).",
+    )
     flags.DEFINE_integer("max_parallel", 2, "Local executor: points running at once.")
     flags.DEFINE_enum(
         "metric", "return", sorted(METRICS), "Metric for the plot and the best point."
@@ -178,7 +190,13 @@ def run_sweep(
     axes: List[Tuple[str, List[Any]]],
     executor,
     metric: str,
+    point_flags: Sequence[str] = (),
 ) -> Dict[str, Any]:
+    """Runs every point not complete yet; returns rows, failures and outputs.
+
+    Args:
+      point_flags: More run_experiment flags for every point (its topology).
+    """
     points = points_of(axes)
     spec = {
         "gin_files": gin_files,
@@ -208,6 +226,7 @@ def run_sweep(
         sys.executable,
         "-m",
         "launchers.run_experiment",
+        *point_flags,
         *[f"--gin_file={f}" for f in gin_files],
     ]
 
@@ -425,10 +444,21 @@ def executor_bindings() -> List[str]:
 
 
 def make_executor(root_dir: str):
-    """The executor, configured by gin (parsed with the experiment's bindings)."""
-    if FLAGS.executor == "local":
+    """The executor, configured by gin (parsed with the experiment's bindings).
+
+    Distributed points on Slurm are jobs of their own (each point's
+    run_experiment submits one and waits for it), so their launchers run here.
+    """
+    if FLAGS.executor == "local" or FLAGS.mode == "distributed":
         return executors.LocalExecutor(max_parallel=FLAGS.max_parallel)
     return executors.SlurmExecutor(folder=os.path.join(root_dir, "slurm"))
+
+
+def point_flags() -> List[str]:
+    """run_experiment's topology flags for every point."""
+    if FLAGS.mode == "embedded":
+        return []
+    return ["--mode=distributed", f"--executor={FLAGS.executor}"]
 
 
 def executor_settings(executor) -> Dict[str, Any]:
@@ -463,7 +493,13 @@ def main(argv):
     executor = make_executor(root_dir)
     stage_bindings = [b for b in bindings if not experiment.is_launcher_binding(b)]
     outcome = run_sweep(
-        root_dir, FLAGS.gin_file, stage_bindings, axes, executor, FLAGS.metric
+        root_dir,
+        FLAGS.gin_file,
+        stage_bindings,
+        axes,
+        executor,
+        FLAGS.metric,
+        point_flags=point_flags(),
     )
     print(
         f"Sweep of {len(outcome['rows'])} points ({len(outcome['skipped'])} skipped as complete):"
