@@ -107,3 +107,15 @@ def test_reverb_server_file_builds_the_table_config():
     binary.parse_gin(["reverb_server/building.gin"], [])
     with gin.config_scope(topology.SCOPE):
         assert TrainConfig().env_factory is not None
+
+
+def test_experiments_parse_from_a_run_directory(tmp_path, monkeypatch):
+    """A run directory holds train/ and logs/: gin must not take them for the
+    packages of 'train/...' includes (it did, and failed in a Slurm step
+    whose working directory is the run directory)."""
+    for name in ("train", "logs", "eval", "experiments", "environment"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plan = experiment.plan(["experiments/quickstart.gin"], [])
+    assert plan.populate_key

@@ -47,7 +47,6 @@ A binary reads:
 from __future__ import annotations
 
 import contextlib
-import logging as pylogging
 import os
 import shutil
 import signal
@@ -313,7 +312,7 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
     """
     import gin
 
-    _silence_gin_resource_lookups()
+    _files_only_includes(gin)
     gin.add_config_file_search_path(os.path.normpath(CONFIGS_DIR))
     files = [resolve_gin_file(f) for f in gin_files]
     try:
@@ -322,21 +321,23 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
         )
     except (OSError, ValueError, SyntaxError, TypeError) as e:
         first_line = str(e).strip().split("\n")[0]
-        raise UserError(f"gin: {first_line}") from None
+        # Chained: --verbosity=1 shows where it came from.
+        raise UserError(f"gin: {first_line}") from e
 
 
-class _DropGinResourceLookups(pylogging.Filter):
-    """Gin logs an error for every include it first tries as a package resource
-    before finding it on the search path; those lines are not errors here."""
+def _files_only_includes(gin) -> None:
+    """Includes are files (as given, or under configs/), never package resources.
 
-    def filter(self, record: pylogging.LogRecord) -> bool:
-        return not record.pathname.endswith(os.path.join("gin", "resource_reader.py"))
-
-
-def _silence_gin_resource_lookups() -> None:
-    handler = logging.get_absl_handler()
-    if not any(isinstance(f, _DropGinResourceLookups) for f in handler.filters):
-        handler.addFilter(_DropGinResourceLookups())
+    gin-config 0.5 tries each relative include (e.g. 'train/building_sac.gin')
+    as a package resource before the search path, importing the package
+    named by its directory ('train'). From a working directory that holds a
+    directory of that name (a run directory has train/ and logs/), Python
+    finds a namespace package without a file and gin fails with "expected
+    str, bytes or os.PathLike object, not NoneType"; elsewhere it logs an
+    error per include. Only the plain file reader is kept.
+    """
+    readers = gin.config._FILE_READERS
+    readers[:] = [(read, exists) for read, exists in readers if read is open]
 
 
 def write_operative_config(output_dir: str) -> str:
