@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib.metadata
 import os
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -42,6 +41,7 @@ from smart_control.reinforcement_learning.datasets import (
 )
 from smart_control.reinforcement_learning.replay_buffer import table_config
 from smart_control.reinforcement_learning.utils import json_files
+from smart_control.reinforcement_learning.utils import provenance as provenance_lib
 
 PARQUET_FILE = "transitions.parquet"
 FORMAT_VERSION = 1
@@ -70,21 +70,17 @@ class ExportSummary:
 
 
 def _versions() -> Dict[str, str]:
-    versions = {}
-    for package in (
-        "smart-control",
-        "minari",
-        "gymnasium",
-        "h5py",
-        "pyarrow",
-        "dm-reverb",
-        "tf-agents",
-    ):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
+    return provenance_lib.package_versions(
+        (
+            "smart-control",
+            "minari",
+            "gymnasium",
+            "h5py",
+            "pyarrow",
+            "dm-reverb",
+            "tf-agents",
+        )
+    )
 
 
 def _provenance(
