@@ -5,13 +5,13 @@ real binaries of a distributed run, one replay server
 
     python -m smart_control.reinforcement_learning.scripts.reverb_server \
         --root_dir=<tmp>/replay_buffer --port=P --variable_container_port=V \
-        --gin_file=distributed/building_sac.gin --checkpoint_interval_s=0
+        --gin_file=experiments/quickstart.gin --checkpoint_interval_s=0
 
 and 4 collectors (tasks 0-3)
 
     python -m smart_control.reinforcement_learning.scripts.collect \
         --root_dir=<tmp>/run --task=i --replay_buffer_server_address=localhost:P \
-        --gin_file=distributed/building_sac.gin
+        --gin_file=experiments/quickstart.gin
 
 without a weights address, so they act with the initial (schedule) policy,
 as collectors do until the trainer's first weights arrive. Both get 8-unit
@@ -62,7 +62,7 @@ from bench import common
 
 GROUP = "collect"
 COUNTS = (1, 2, 4)
-GIN_FILE = "distributed/building_sac.gin"
+GIN_FILE = "experiments/quickstart.gin"
 BINDINGS = (
     "create_sac_agent.actor_fc_layers = (8,)",
     "create_sac_agent.critic_joint_fc_layers = (8,)",

@@ -44,31 +44,22 @@ DEFAULT = False  # run_all: only with --full or --only sweep
 QUICK = False  # run_all skips this group with --quick
 
 TINY_EXPERIMENT = """
-run_experiment.seed = 3
-run_experiment.populate_gin_files = ['populate/starter_buffer.gin']
-run_experiment.populate_bindings = [
-    'populate_starter_buffer.num_runs = 1',
-    'populate_starter_buffer.steps_per_run = 48',
-    'BuildingEnvironment.episode_days = 1',
-]
-run_experiment.train_gin_files = ['train/building_sac.gin']
-run_experiment.train_bindings = [
-    'BuildingEnvironment.episode_days = 1',
-    'train_eval.num_env_steps = 20',
-    'train_eval.initial_collect_steps = 0',
-    'train_eval.batch_size = 8',
-    'train_eval.eval_interval = 0',
-    'train_eval.checkpoint_interval = 0',
-    'train_eval.policy_save_interval = 0',
-    'train_eval.summary_interval = 0',
-    'create_sac_agent.actor_fc_layers = (8,)',
-    'create_sac_agent.critic_joint_fc_layers = (8,)',
-]
-run_experiment.eval_gin_files = ['eval/building.gin']
-run_experiment.eval_bindings = [
-    'BuildingEnvironment.episode_days = 1',
-    'evaluate.num_episodes = 1',
-]
+include 'experiments/building_sac.gin'
+SEED = 3
+populate_starter_buffer.num_runs = 1
+populate_starter_buffer.steps_per_run = 48
+BuildingEnvironment.episode_days = 1
+TrainConfig.num_train_steps = 20
+TrainConfig.batch_size = 8
+TrainConfig.eval_interval = 0
+TrainConfig.checkpoint_interval = 0
+TrainConfig.policy_save_interval = 0
+TrainConfig.summary_interval = 0
+train_eval.initial_collect_steps = 0
+create_sac_agent.actor_fc_layers = (8,)
+create_sac_agent.critic_joint_fc_layers = (8,)
+evaluation_set.episodes_per_season = 1
+evaluation_set.episode_days = 1
 """
 
 

@@ -103,21 +103,24 @@ def _ours(iterations: int, root_dir: str, warmup: int = _WARMUP) -> dict:
     import gin
 
     from smart_control.reinforcement_learning.training import environments, train_eval
+    from smart_control.reinforcement_learning.training.config import TrainConfig
 
     gin.bind_parameter("ReplayBufferManager.capacity", _CAPACITY)
     with _learner_clock() as marks:
         result = train_eval.train_eval(
             root_dir,
-            env_factory=functools.partial(
-                environments.load_gym_environment, "Pendulum-v1"
+            config=TrainConfig(
+                env_factory=functools.partial(
+                    environments.load_gym_environment, "Pendulum-v1"
+                ),
+                num_train_steps=warmup + iterations,
+                batch_size=_BATCH_SIZE,
+                eval_interval=0,
+                checkpoint_interval=0,
+                policy_save_interval=0,
+                summary_interval=1000,
             ),
-            num_env_steps=_INITIAL_COLLECT_STEPS + warmup + iterations,
             initial_collect_steps=_INITIAL_COLLECT_STEPS,
-            batch_size=_BATCH_SIZE,
-            eval_interval=0,
-            checkpoint_interval=0,
-            policy_save_interval=0,
-            summary_interval=1000,
             show_progress=False,
         )
     return {**_rates(marks, warmup), "train_step": result.train_step}
@@ -385,7 +388,7 @@ def quality(root_dir: str) -> dict:
         ours_evals = [
             {
                 "env_steps": r["env_steps"],
-                "return": r["metrics"]["AverageReturn"],
+                "return": r["metrics"]["return"],
                 "elapsed_s": r["elapsed_s"],
             }
             for r in map(json.loads, f)
