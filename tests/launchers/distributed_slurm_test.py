@@ -10,6 +10,7 @@ server over the bridge, not over loopback.
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import time
 import pytest
 
 from smart_control.reinforcement_learning.replay_buffer import checkpoint_files
+from smart_control.reinforcement_learning.training import run_dir
 
 # Four TensorFlow processes share the machine's two cores with the populate
 # and eval stages: minutes, more under load.
@@ -167,7 +169,7 @@ def test_preempted_run_requeues_and_resumes_without_losing_checkpointed_items(
 ):
     experiment = _experiment(
         tmp_path,
-        "TrainConfig.num_train_steps = 300",
+        "TrainConfig.num_train_steps = 1500",
         "collector/RoleResources.constraint = 'node2'",
     )
     root = tmp_path / "run"
@@ -189,16 +191,18 @@ def test_preempted_run_requeues_and_resumes_without_losing_checkpointed_items(
         while time.monotonic() < deadline and process.poll() is None:
             run = _json(root / "run.json") or {}
             job_id = run.get("stages", {}).get("train", {}).get("slurm_job")
-            trained = (root / "logs" / "trainer.log").exists() and "train 50/" in (
-                root / "logs" / "trainer.log"
-            ).read_text()
+            try:
+                commit = run_dir.committed(str(root / "train"))
+            except run_dir.RunDirError:
+                commit = None  # being written
             done = _checkpoints(buffer_dir)
-            if job_id and trained and done and _item_keys(done[-1]):
+            if job_id and commit and done and _item_keys(done[-1]):
                 checkpoint = done[-1]
                 break
             time.sleep(1)
-        assert checkpoint, "the run never trained with a checkpointed buffer"
+        assert checkpoint, "the run never committed with a checkpointed buffer"
         keys_before = _item_keys(checkpoint)
+        committed_before = commit.train_step
         # Preemption as a cluster announces it: a signal to the batch script.
         subprocess.run(
             ["scancel", "--batch", "--signal=USR1", job_id],
@@ -213,9 +217,12 @@ def test_preempted_run_requeues_and_resumes_without_losing_checkpointed_items(
     train = _json(root / "run.json")["stages"]["train"]
     assert train["slurm"]["state"] == "COMPLETED"
     assert train["slurm"]["requeues"] >= 1
-    assert train["trainer"]["train_step"] == 300
+    assert train["trainer"]["train_step"] == 1500
     trainer_log = (root / "logs" / "trainer.log").read_text()
-    assert "Resuming" in trainer_log  # from its last commit, not from zero
+    # From its last commit (at least the one seen before the preemption), not
+    # from zero.
+    resumed = re.search(r"Resuming \w+ in .* at train step ([\d,]+)", trainer_log)
+    assert resumed and int(resumed.group(1).replace(",", "")) >= committed_before
     final_keys = _item_keys(_checkpoints(buffer_dir)[-1])
     assert keys_before <= final_keys and len(final_keys) > len(keys_before)
 
