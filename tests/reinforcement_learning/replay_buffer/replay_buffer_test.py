@@ -191,7 +191,7 @@ def test_load_into_smaller_capacity_keeps_newest_items(tmp_path, spec, caplog):
     source = _filled_buffer(tmp_path / "starter", spec, steps=41)  # 40 items: ids 0..39
     before = _tree_digest(tmp_path / "starter")
     caplog.set_level(logging.WARNING)
-    with ReplayBufferManager(spec, 10, tmp_path / "run") as manager:
+    with ReplayBufferManager(spec, 10, tmp_path / "run", allow_shrink=True) as manager:
         manager.load_replay_buffer(source_dir=tmp_path / "starter")
         assert manager.num_frames() == 10
         assert stored_first_ids(manager) == set(range(30, 40))
