@@ -235,6 +235,9 @@ def inspect_table(
       TableChoiceError: If the table is absent, or several could be meant.
     """
     tables = read_tables(checkpoint_path)
+    chunks = os.path.join(checkpoint_path, CHUNKS_FILE)
+    if not os.path.isfile(chunks):
+        raise CheckpointFormatError(f"{chunks} is missing: not a Reverb checkpoint")
     try:
         name = choose_table(tables, table_name, preferred)
     except TableChoiceError as e:

@@ -167,6 +167,10 @@ class FastTrajectoryObserver:
         # Set when a mid-episode wait saw the server make no progress (a rate
         # limiter holding inserts back); cleared at episode ends and flushes.
         self._stalled = False
+        # Items created so far, and (pending, created) at the last timed-out
+        # wait: how `_wait_for_backlog` tells a slow server from a stalled one.
+        self._items_created = 0
+        self._last_pending: Optional[tuple] = None
         self._pad_end_of_episodes = pad_end_of_episodes
         self._tile_end_of_episodes = tile_end_of_episodes
         self._max_chunk_length = max_chunk_length
@@ -231,31 +235,39 @@ class FastTrajectoryObserver:
         """Waits while the server confirms items, leaving the open chunk alone.
 
         At most one chunk of items stays pending (no early, short chunks).
-        The wait goes on only while items are being confirmed; once the
-        server makes no progress the observer stops waiting mid-episode (see
-        the module docstring) and only checks, without waiting, whether the
-        server has caught up.
+        The wait goes on only while items are being confirmed. Once a wait
+        sees no progress the observer is *stalled*: it stops waiting
+        mid-episode (see the module docstring) and only polls (1 ms) at the
+        next points, waiting again as soon as a poll shows the server has
+        confirmed anything since the last one.
         """
         writer = self._get_writer()
-        pending = None
+        # 0 would mean "no timeout" to Reverb: 1 ms is the shortest.
+        timeout = 1 if self._stalled else _STALL_MS
         while True:
             try:
-                # 0 would mean "no timeout" to Reverb: 1 ms is the shortest.
-                writer.Flush(self._open_chunk_items, 1 if self._stalled else _STALL_MS)
-                self._stalled = False
+                writer.Flush(self._open_chunk_items, timeout)
+                self._stalled, self._last_pending = False, None
                 return
             except RuntimeError as e:
                 if not _is_timeout(e):
                     raise
-                now = _pending_items(e)
-                if (
-                    self._stalled
-                    or now is None
-                    or (pending is not None and now >= pending)
-                ):
+                pending, created = _pending_items(e), self._items_created
+                last = self._last_pending
+                self._last_pending = (pending, created)
+                # Progress: fewer items pending than before plus those
+                # created since (pending only grows while nothing lands).
+                progress = (
+                    pending is not None
+                    and last is not None
+                    and last[0] is not None
+                    and pending < last[0] + (created - last[1])
+                )
+                if not progress and (self._stalled or last is not None):
                     self._stalled = True
                     return
-                pending = now
+                self._stalled = False
+                timeout = _STALL_MS
 
     def _append(self, trajectory: Any) -> None:
         refs = self._get_writer().Append(tree.flatten(trajectory))
@@ -279,6 +291,7 @@ class FastTrajectoryObserver:
         writer = self._get_writer()
         for table_name in self._table_names:
             writer.CreateItem(table_name, self._priority, columns, self._squeeze)
+        self._items_created += len(self._table_names)
 
     def _padding_step(self, example: trajectory_lib.Trajectory) -> Any:
         def zeros(x):
@@ -300,7 +313,7 @@ class FastTrajectoryObserver:
         """
         self._get_writer().Flush(0, -1)
         self._steps_since_flush = 0
-        self._stalled = False
+        self._stalled, self._last_pending = False, None
 
     def reset(self, write_cached_steps: bool = True) -> None:
         """Ends the episode: writes (or drops) the cache and clears it.
@@ -343,7 +356,7 @@ class FastTrajectoryObserver:
             # Waits for the server like TF-Agents' observer at episode ends.
             self._writer.EndEpisode(True, None)
             self._steps_since_flush = 0
-            self._stalled = False
+            self._stalled, self._last_pending = False, None
 
     def open(self) -> None:
         """Opens the writer; a no-op if it is open."""

@@ -96,11 +96,11 @@ class LocalBuffer:
             logging.info("Kept %d checkpoint(s) left by an earlier run.", len(adopted))
 
     def _new_server(self, fallback: Optional[str] = None) -> reverb.Server:
+        if self.settings.port:
+            _check_port_free(self.settings.port)
         staging = self.store.staging_root(self.instance_id)
         shutil.rmtree(staging, ignore_errors=True)
         os.makedirs(staging)
-        if self.settings.port:
-            _check_port_free(self.settings.port)
         checkpointer = reverb.checkpointers.DefaultCheckpointer(
             path=staging, fallback_checkpoint_path=fallback
         )
