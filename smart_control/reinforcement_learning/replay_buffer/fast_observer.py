@@ -31,14 +31,19 @@ Two options go further than TF-Agents:
     faster than TF-Agents' observer, this observer would otherwise log it
     every few steps of a long episode); the waits cost a few percent.
 
-Waiting never blocks longer than TF-Agents' observer would: a wait
-mid-episode lasts only while the server keeps confirming items. When a rate
-limiter holds inserts back (no progress for `_STALL_MS`), the observer stops
-waiting until the next episode end, where it blocks exactly as TF-Agents'
-observer does, so a single-threaded collect/train loop cannot deadlock in the
-middle of an episode. `close()` (and garbage collection) waits a bounded time
-for unconfirmed items, then drops them with a warning, whatever the server
-does.
+Mid-episode waits never block on a server that makes no progress, which is
+where TF-Agents' observer would not wait at all: a wait goes on only while
+the server keeps confirming items. When a rate limiter holds inserts back (no
+item confirmed for `_STALL_MS`), the observer stops waiting and only polls
+(1 ms) at later points, waiting again once the server confirms items; at
+episode ends and in `flush()` it blocks exactly as TF-Agents' observer does.
+So a single-threaded collect/train loop cannot deadlock in the middle of an
+episode, and under a blocking limiter a mid-episode step costs at most one
+such wait per stall (measured: one 672-step episode in 0.13 s, TF-Agents'
+0.36 s). Under heavy CPU contention a slow server can look stalled for a
+moment; the backlog then grows as TF-Agents' would until the next poll sees
+progress. `close()` (and garbage collection) waits a bounded time for
+unconfirmed items, then drops them with a warning, whatever the server does.
 
 Relies on `reverb.Client._client` (the pybind client) of the pinned
 dm-reverb 0.14.

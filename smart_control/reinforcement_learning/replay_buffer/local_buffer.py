@@ -315,5 +315,6 @@ class LocalBuffer:
         if self.server is not None:
             self.server.stop()
             self.server = None
-        self.store.remove_instance_dirs(self.instance_id)
+        if self.store.holds_lock:  # Never touch a directory another process holds.
+            self.store.remove_instance_dirs(self.instance_id)
         self.store.release_lock()

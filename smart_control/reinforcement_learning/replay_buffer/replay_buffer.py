@@ -5,48 +5,25 @@ buffer and hands out the TF-Agents `ReverbReplayBuffer` (for sampling) and a
 `FastTrajectoryObserver` (for writing; the interface and items of TF-Agents'
 `ReverbAddTrajectoryObserver` at about twice its speed) that work with it.
 
-    manager = ReplayBufferManager(
-        data_spec=agent.collect_data_spec,
-        capacity=50000,
-        checkpoint_dir="path/to/checkpoint/dir",
-        sequence_length=2,
-    )
-    replay_buffer, observer = manager.create_replay_buffer()  # always empty
-    ...                                                        # collect with observer
-    manager.checkpoint()                                       # -> checkpoint path
-    manager.close()
-
     with ReplayBufferManager(spec, 50000, "path/to/checkpoint/dir") as manager:
-        replay_buffer, observer = manager.load_replay_buffer()  # newest checkpoint
+        replay_buffer, observer = manager.create_replay_buffer()  # always empty
+        ...                                                        # collect
+        manager.checkpoint()                                       # -> path
+    with ReplayBufferManager(spec, 50000, "path/to/checkpoint/dir") as manager:
+        replay_buffer, observer = manager.load_replay_buffer()  # newest verified
         dataset = manager.get_dataset(batch_size=64)
 
-Semantics a run can rely on:
-  * `create_replay_buffer()` starts empty, whatever `checkpoint_dir` holds; old
-    checkpoints stay until newer ones push them out (`num_checkpoints_to_keep`).
-  * `load_replay_buffer()` restores the newest checkpoint that verifies (its
-    item count matches what metadata.json and the caller recorded, its files
-    read back whole), falling back to older ones with one warning line, into
-    this manager's table name, capacity, sampler and rate limiter, after
-    checking that it holds `data_spec` steps. Any complete Reverb checkpoint
-    with one table loads (the reference smart_control's `uniform_table`
-    without signature, plain Reverb ones with or without a fixed time
-    dimension); it is only read. A checkpoint holding more items than
-    `capacity` is refused unless `allow_shrink`.
-  * `checkpoint()` records the item count of every checkpoint; retention
-    never deletes the checkpoints `protected_checkpoints` names.
-  * `clear()` empties the table in place; nothing comes back from disk.
-  * With `server_address`, the manager talks to a running Reverb server (see
-    `scripts/reverb_server.py`) instead of starting one.
-
-The directory layout is described in `checkpoint_store.py`; the jobs are
-split over `local_buffer.py` (server and checkpoints), `loading.py` (which
-checkpoint, verified), `remote.py`, `dataset.py` and `metadata.py`.
+What a run can rely on is tabulated in the README ("Replay buffer"). The jobs
+are split over `settings.py` (validated settings), `local_buffer.py` (server
+and checkpoints; layout in `checkpoint_store.py`), `loading.py` (which
+checkpoint, verified), `clients.py` (TF-Agents buffer and observer, remote
+tables), `dataset.py` and `metadata.py`; this module is the public face.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import gin
 import reverb
@@ -233,23 +210,15 @@ class ReplayBufferManager:
           BufferDirLockedError: If another process holds `checkpoint_dir`.
           SpecMismatchError: If a remote table's signature differs from data_spec.
         """
-        self._check_can_start()
-        if self._local is None:
-            return self._connect_remote()
-        self._local.open()
-        try:
-            self._local.start_empty()
-            self._finish_start()
-        except BaseException:
-            self._abort_start()
-            raise
-        logging.info(
-            "Created empty replay buffer %r (capacity %d) at %s",
-            self.table_name,
-            self.capacity,
-            self.server_address,
-        )
-        return self._replay_buffer, self._observer
+        buffers = self._start(self._local.start_empty if self._local else None)
+        if self._local is not None:
+            logging.info(
+                "Created empty replay buffer %r (capacity %d) at %s",
+                self.table_name,
+                self.capacity,
+                self.server_address,
+            )
+        return buffers
 
     def load_replay_buffer(
         self,
@@ -295,20 +264,14 @@ class ReplayBufferManager:
             or `table_name` is absent (or needed and not given).
           RuntimeError: If the buffer is already initialised or closed.
         """
-        self._check_can_start()
-        if self._local is None:
-            return self._connect_remote()
-        self._local.open()
-        try:
-            source = self.checkpoint_dir if source_dir is None else source_dir
+        source = os.fspath(self.checkpoint_dir if source_dir is None else source_dir)
+
+        def start() -> None:
             self._loaded_from = self._local.start_from(
-                os.fspath(source), table_name, expected_items
+                source, table_name, expected_items
             )
-            self._finish_start()
-        except BaseException:
-            self._abort_start()
-            raise
-        return self._replay_buffer, self._observer
+
+        return self._start(start if self._local else None)
 
     def load_checkpoint(self, *args: Any, **kwargs: Any) -> Buffers:
         """Alias of `load_replay_buffer` (the reference smart_control's name)."""
@@ -499,20 +462,23 @@ class ReplayBufferManager:
                 "create_replay_buffer() or load_replay_buffer() first"
             )
 
-    def _finish_start(self) -> None:
-        server = self._local.server if self._local is not None else None
-        self._replay_buffer, self._observer = clients.make_clients(
-            self._settings, server
-        )
-
-    def _abort_start(self) -> None:
-        self._replay_buffer = None
-        self._observer = None
-        self._loaded_from = None
-        if self._local is not None:
-            self._local.abort()
-
-    def _connect_remote(self) -> Buffers:
-        clients.check_remote_table(self._settings)
-        self._finish_start()
+    def _start(self, start_local: Optional[Callable[[], None]]) -> Buffers:
+        """Starts the local server with `start_local` (under the lock), or
+        checks the remote table; then makes the replay buffer and observer."""
+        self._check_can_start()
+        if self._local is None:
+            clients.check_remote_table(self._settings)
+        try:
+            if self._local is not None:
+                self._local.open()
+                start_local()
+            server = self._local.server if self._local is not None else None
+            self._replay_buffer, self._observer = clients.make_clients(
+                self._settings, server
+            )
+        except BaseException:
+            self._replay_buffer = self._observer = self._loaded_from = None
+            if self._local is not None:
+                self._local.abort()
+            raise
         return self._replay_buffer, self._observer
