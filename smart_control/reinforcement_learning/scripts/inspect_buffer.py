@@ -119,7 +119,8 @@ def main(argv):
     with tempfile.TemporaryDirectory() as scratch:
         manager = replay_buffer.ReplayBufferManager(
             data_spec,
-            max(table.num_items, 1),
+            # Room for an older fallback checkpoint too (its table's size).
+            max(table.num_items, table.max_size, 1),
             scratch,
             sequence_length=table.sequence_length or 2,
             allow_shrink=True,  # An older fallback may hold more items.

@@ -307,3 +307,34 @@ def test_a_busy_port_is_refused_in_one_line_and_nothing_is_written(tmp_path):
             manager.create_replay_buffer()
     assert not os.path.exists(tmp_path / "buf" / checkpoint_store.STAGING_DIR)
     assert not os.path.exists(tmp_path / "buf" / "metadata.json")
+
+
+def test_inspect_buffer_loads_back_the_newest_checkpoint_that_verifies(buffer_dir):
+    import subprocess
+    import sys
+
+    repo_root = os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    )
+    _corrupt(buffer_dir, NEWEST, "items empty")
+    before = tree_digest(buffer_dir)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smart_control.reinforcement_learning.scripts.inspect_buffer",
+            f"--root_dir={buffer_dir}",
+            "--batch_size=8",
+        ],
+        env=dict(os.environ, PYTHONPATH=repo_root),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Loaded back: 10 frames from {buffer_dir / 'checkpoints' / OLDER}" in (
+        done.stdout
+    )
+    assert "observation: (8, 2, 4)" in done.stdout and "reward: mean" in done.stdout
+    assert f"{NEWEST} is unusable (items.tfrecord holds 0 items" in done.stderr
+    assert tree_digest(buffer_dir) == before
