@@ -7,6 +7,15 @@ every run the buffer is checkpointed and the run is recorded in
 `populate.json`; a resumed populate loads the checkpoint of the last recorded
 run and continues with the next run, so no run is repeated or lost.
 
+Crash safety: the buffer's retention never deletes the checkpoint the
+populate.json on disk names (`protected_checkpoints`), and a resume checks the
+loaded checkpoint's item count against the run records; if the newest
+checkpoint is damaged, it resumes from the newest older run that verifies and
+collects the later runs again (runs are deterministic, so the content hash is
+the same). `--overwrite` takes the buffer's lock and starts the new server
+before it deletes anything of the old buffer; a directory in use by another
+process is refused.
+
 Files in the buffer directory (besides the manager's own, see
 `replay_buffer/checkpoint_store.py`):
 
@@ -21,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
+import json
 import os
 import shutil
 import sys
@@ -39,15 +49,28 @@ from smart_control.reinforcement_learning.observers.collection_observers import 
     EpisodeStatsObserver,
 )
 from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
+    BufferDirLockedError,
     ReplayBufferManager,
 )
-from smart_control.reinforcement_learning.utils import json_files, run_files, specs
+from smart_control.reinforcement_learning.utils import (
+    faults,
+    json_files,
+    run_files,
+    specs,
+)
 
 STATE_FILE = run_files.POPULATE_STATE_FILE
+# What a populate writes besides the manager's files; --overwrite removes them
+# (after the new buffer is up), and nothing else of the directory.
+_OWN_OUTPUTS = (STATE_FILE, run_files.OPERATIVE_CONFIG_FILE, run_files.LOGS_DIR)
 
 
 class BufferExistsError(FileExistsError):
     """The buffer directory holds a buffer and neither resume nor overwrite was asked."""
+
+
+class BufferInUseError(BufferExistsError):
+    """Another process (a populate, a replay server) holds the buffer directory."""
 
 
 @dataclasses.dataclass
@@ -88,7 +111,48 @@ def _as_py_policy(policy: Any) -> py_policy.PyPolicy:
 
 
 def _read_state(buffer_dir: str) -> Optional[Dict[str, Any]]:
-    return json_files.read_json(os.path.join(buffer_dir, STATE_FILE))
+    """populate.json of `buffer_dir`; None if there is none.
+
+    Raises:
+      ValueError: In one line naming the file, if it is unreadable or does
+        not hold run records.
+    """
+    path = os.path.join(buffer_dir, STATE_FILE)
+    try:
+        with open(path, "rb") as f:
+            state = json.loads(f.read().decode("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:  # UnicodeDecodeError, JSONDecodeError
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(
+            f"cannot resume: {path} is unreadable ({reason}); pass --overwrite "
+            "to replace the buffer"
+        ) from None
+    runs = state.get("runs") if isinstance(state, dict) else None
+    if not (
+        isinstance(runs, list)
+        and isinstance(state.get("config"), dict)
+        and all(
+            isinstance(r, dict) and isinstance(r.get("checkpoint"), str) for r in runs
+        )
+    ):
+        raise ValueError(
+            f"cannot resume: {path} does not hold populate run records; pass "
+            "--overwrite to replace the buffer"
+        )
+    return state
+
+
+def _committed_checkpoints(buffer_dir: str) -> List[str]:
+    """The checkpoint populate.json on disk names (retention must keep it).
+
+    Read at every prune, so it is what a resume after a crash would load. An
+    unreadable file raises, and the manager then prunes nothing.
+    """
+    state = _read_state(buffer_dir)
+    runs = state["runs"] if state else []
+    return [runs[-1]["checkpoint"]] if runs else []
 
 
 def _write_state(buffer_dir: str, state: Dict[str, Any]) -> None:
@@ -178,7 +242,8 @@ def populate_starter_buffer(
         `seed=` too if it takes one.
       show_progress: Draw a progress bar on stderr.
       on_buffer_dir_ready: Called with `buffer_dir` once every check has
-        passed, before anything is written there.
+        passed and the buffer's server is up (with `overwrite`, once the old
+        buffer is gone).
       dry_run: Build the environment, the policy and the manager as a run
         would (so gin's operative config then says what a populate with this
         config runs: launchers derive a starter buffer's identity from it),
@@ -191,8 +256,11 @@ def populate_starter_buffer(
     Raises:
       BufferExistsError: If `buffer_dir` holds a buffer and neither `resume`
         nor `overwrite` is set.
+      BufferInUseError: If another process holds `buffer_dir`.
       ValueError: If an argument is out of range, or resume finds a populate
-        of another config.
+        of another config or an unreadable populate.json.
+      CheckpointVerificationError: If resume finds no run checkpoint that
+        verifies.
     """
     for name, value in (("steps_per_run", steps_per_run), ("num_runs", num_runs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -202,12 +270,12 @@ def populate_starter_buffer(
     buffer_dir = os.path.abspath(buffer_dir)
     started = time.time()
 
-    state = None if dry_run else _read_state(buffer_dir)
     if not dry_run and _holds_a_buffer(buffer_dir) and not (resume or overwrite):
         raise BufferExistsError(
             f"a replay buffer already exists in {buffer_dir}; "
             "pass --resume to continue it or --overwrite to replace it"
         )
+    state = _read_state(buffer_dir) if resume else None
     config = {"steps_per_run": steps_per_run, "seed": seed}
     if resume and state is not None and state["config"] != config:
         raise ValueError(
@@ -235,34 +303,38 @@ def populate_starter_buffer(
             f"{data_spec} (policy info is not stored)"
         )
     probe_env.close()
-    manager = ReplayBufferManager(data_spec=data_spec, checkpoint_dir=buffer_dir)
+    manager = ReplayBufferManager(
+        data_spec=data_spec,
+        checkpoint_dir=buffer_dir,
+        protected_checkpoints=lambda: _committed_checkpoints(buffer_dir),
+    )
     if dry_run:
         return None
-
-    if overwrite and os.path.isdir(buffer_dir):
-        logging.info("Removing the existing buffer in %s (--overwrite).", buffer_dir)
-        shutil.rmtree(buffer_dir)
-        state = None
     if resume and state is None:
         logging.info("Nothing to resume in %s; starting a new buffer.", buffer_dir)
     done_runs: List[Dict[str, Any]] = list(state["runs"]) if state else []
-    os.makedirs(buffer_dir, exist_ok=True)
-    if on_buffer_dir_ready is not None:
-        on_buffer_dir_ready(buffer_dir)
 
-    progress = _Progress(
-        show_progress and len(done_runs) < num_runs,
-        total=num_runs * steps_per_run,
-        initial=len(done_runs) * steps_per_run,
-    )
+    progress = None
     try:
-        if done_runs:
-            last = os.path.join(
-                manager.checkpoint_dir, "checkpoints", done_runs[-1]["checkpoint"]
-            )
-            _, observer = manager.load_replay_buffer(source_dir=last)
-        else:
-            _, observer = manager.create_replay_buffer()
+        try:
+            if done_runs:
+                observer = _load_last_run(manager, done_runs)
+            else:
+                _, observer = manager.create_replay_buffer()
+                if overwrite:
+                    # The lock is ours and the new server is up: only now
+                    # may the old buffer go.
+                    manager.discard_stored_checkpoints()
+                    _remove_own_outputs(buffer_dir)
+        except BufferDirLockedError as e:
+            raise BufferInUseError(f"{e}; not touching it") from None
+        if on_buffer_dir_ready is not None:
+            on_buffer_dir_ready(buffer_dir)
+        progress = _Progress(
+            show_progress and len(done_runs) < num_runs,
+            total=num_runs * steps_per_run,
+            initial=len(done_runs) * steps_per_run,
+        )
         state = {
             "config": config,
             "capacity": manager.capacity,
@@ -293,6 +365,7 @@ def populate_starter_buffer(
             # Written after the checkpoint is complete: a run is recorded only
             # once its data is on disk.
             _write_state(buffer_dir, state)
+            faults.reached(faults.POPULATE_RUN_RECORDED)
             logging.info(
                 "Run %d/%d: %d steps, mean reward %.4f, %d frames in the buffer.",
                 run + 1,
@@ -307,7 +380,8 @@ def populate_starter_buffer(
         state["content_hash"] = combined_hash(done_runs)
         _write_state(buffer_dir, state)
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
         manager.close()
     return PopulateSummary(
         buffer_dir=buffer_dir,
@@ -317,6 +391,49 @@ def populate_starter_buffer(
         wall_time_s=time.time() - started,
         content_hash=combined_hash(done_runs),
     )
+
+
+def _load_last_run(manager: ReplayBufferManager, done_runs: List[Dict[str, Any]]):
+    """Loads the last recorded run's checkpoint, verified against the run records.
+
+    If it does not verify, the manager falls back to the newest older run
+    checkpoint that does; the runs after it are dropped from `done_runs` (in
+    place) to be collected again.
+
+    Returns:
+      The observer.
+    """
+    expected = {
+        run["checkpoint"]: (
+            run["frames_after"] if isinstance(run.get("frames_after"), int) else None
+        )
+        for run in done_runs
+    }
+    last = os.path.join(
+        manager.checkpoint_dir, "checkpoints", done_runs[-1]["checkpoint"]
+    )
+    _, observer = manager.load_replay_buffer(source_dir=last, expected_items=expected)
+    loaded = os.path.basename(manager.loaded_checkpoint)
+    keep = max(i for i, run in enumerate(done_runs) if run["checkpoint"] == loaded) + 1
+    if keep < len(done_runs):
+        logging.warning(
+            "Resuming after run %d (checkpoint %s): runs %d-%d are collected again.",
+            keep,
+            loaded,
+            keep + 1,
+            len(done_runs),
+        )
+        del done_runs[keep:]
+    return observer
+
+
+def _remove_own_outputs(buffer_dir: str) -> None:
+    for name in _OWN_OUTPUTS:
+        path = os.path.join(buffer_dir, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
 
 
 def _collect_run(

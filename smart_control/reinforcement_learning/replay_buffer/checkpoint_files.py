@@ -4,16 +4,20 @@ A Reverb (0.14) checkpoint directory holds three ZLIB-compressed TFRecord
 files and a DONE marker:
 
   tables.tfrecord   one `PriorityTableCheckpoint` per table: name, max_size,
-                    sampler, remover, rate limiter state, signature
-  items.tfrecord    one `PrioritizedItem` per item, in insertion order
+                    sampler, remover, rate limiter state, signature (optional)
+  items.tfrecord    one `PrioritizedItem` per item, in insertion order; each
+                    column of an item lists slices of chunks
   chunks.tfrecord   one `ChunkData` per chunk of step data referenced by items
+                    (one column, `[chunk length, *step shape]`)
 
 A server restored from a checkpoint takes the table configuration from
 tables.tfrecord, not from the code that starts it. To load a buffer into
-another capacity (or sampler, or rate limiter) the manager therefore writes a
-copy whose table record carries the wanted configuration, keeping the newest
-`capacity` items, and starts its server from that copy. The user's checkpoint
-is only read.
+another capacity (or sampler, rate limiter, table name or signature) the
+manager therefore writes a copy whose table record carries the wanted
+configuration, keeping the newest `capacity` items, and starts its server from
+that copy. The user's checkpoint is only read.
+
+Every unreadable file raises `CheckpointFormatError` naming the file.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ import dataclasses
 import math
 import os
 import shutil
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
+import numpy as np
 import tensorflow as tf
+from google.protobuf import message as protobuf_message
 from reverb.cc import schema_pb2
 from reverb.cc.checkpointing import checkpoint_pb2
 from tensorflow.python.saved_model import nested_structure_coder
@@ -43,17 +49,74 @@ class CheckpointFormatError(ValueError):
     """The directory is not a Reverb checkpoint this version can read."""
 
 
-def _read_records(path: str) -> List[bytes]:
+class TableChoiceError(ValueError):
+    """The checkpoint has no table of the name asked for, or several to pick from."""
+
+
+def _record_batches(path: str) -> Iterator[np.ndarray]:
     if not os.path.isfile(path):
         raise CheckpointFormatError(f"{path} is missing: not a Reverb checkpoint")
-    records: List[bytes] = []
     dataset = tf.data.TFRecordDataset(path, compression_type=_COMPRESSION)
     try:
-        for batch in dataset.batch(_READ_BATCH).as_numpy_iterator():
-            records.extend(batch)
-        return records
+        yield from dataset.batch(_READ_BATCH).as_numpy_iterator()
     except tf.errors.OpError as e:
-        raise CheckpointFormatError(f"cannot read {path}: {e.message}") from None
+        raise CheckpointFormatError(
+            f"{path} is corrupt or truncated: {e.message}"
+        ) from None
+
+
+def _read_records(path: str) -> List[bytes]:
+    records: List[bytes] = []
+    for batch in _record_batches(path):
+        records.extend(batch)
+    return records
+
+
+def _parse(proto_class: Any, record: bytes, path: str) -> Any:
+    try:
+        return proto_class.FromString(record)
+    except protobuf_message.DecodeError as e:
+        raise CheckpointFormatError(f"{path} holds an unreadable record: {e}") from None
+
+
+def count_records(path: str) -> int:
+    """Records in one checkpoint file, counted without parsing them.
+
+    Raises:
+      CheckpointFormatError: If the file is missing, corrupt or truncated.
+    """
+    if not os.path.isfile(path):
+        raise CheckpointFormatError(f"{path} is missing: not a Reverb checkpoint")
+    dataset = tf.data.TFRecordDataset(path, compression_type=_COMPRESSION)
+    try:
+        return int(dataset.reduce(np.int64(0), lambda n, _: n + 1))
+    except tf.errors.OpError as e:
+        raise CheckpointFormatError(
+            f"{path} is corrupt or truncated: {e.message}"
+        ) from None
+
+
+def _chunk_key(record: bytes, path: str) -> int:
+    # ChunkData's first field is chunk_key (field 1, varint: tag byte 0x08);
+    # decoding just it is ~20x faster than parsing the chunk's tensors.
+    if record[:1] == b"\x08":
+        key, shift = 0, 0
+        for byte in record[1:11]:
+            key |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return key
+    return _parse(schema_pb2.ChunkData, record, path).chunk_key
+
+
+def stored_chunk_keys(checkpoint_path: str) -> Set[int]:
+    """The keys of the chunks in chunks.tfrecord (a chunk may be stored twice).
+
+    Raises:
+      CheckpointFormatError: If the file is missing, corrupt or truncated.
+    """
+    path = os.path.join(checkpoint_path, CHUNKS_FILE)
+    return {_chunk_key(r, path) for batch in _record_batches(path) for r in batch}
 
 
 def _write_records(path: str, records: List[bytes]) -> None:
@@ -85,23 +148,52 @@ class TableCheckpoint:
 def read_tables(
     checkpoint_path: str,
 ) -> Dict[str, checkpoint_pb2.PriorityTableCheckpoint]:
-    records = _read_records(os.path.join(checkpoint_path, TABLES_FILE))
+    path = os.path.join(checkpoint_path, TABLES_FILE)
     tables = {}
-    for record in records:
-        proto = checkpoint_pb2.PriorityTableCheckpoint.FromString(record)
+    for record in _read_records(path):
+        proto = _parse(checkpoint_pb2.PriorityTableCheckpoint, record, path)
         tables[proto.table_name] = proto
+    if not tables:
+        raise CheckpointFormatError(f"{path} holds no table: not a Reverb checkpoint")
     return tables
+
+
+def choose_table(
+    tables: Dict[str, Any], wanted: Optional[str], preferred: Optional[str] = None
+) -> str:
+    """The table a load reads: `wanted`, else `preferred` if present, else the only one.
+
+    Raises:
+      TableChoiceError: If `wanted` is absent, or there are several tables
+        and neither name picks one.
+    """
+    if wanted is not None:
+        if wanted not in tables:
+            raise TableChoiceError(
+                f"no table {wanted!r} in the checkpoint (tables: {sorted(tables)})"
+            )
+        return wanted
+    if preferred is not None and preferred in tables:
+        return preferred
+    if len(tables) == 1:
+        return next(iter(tables))
+    raise TableChoiceError(
+        f"the checkpoint holds several tables {sorted(tables)}: pass table_name "
+        "to pick one"
+    )
 
 
 def read_items(
     checkpoint_path: str, table_name: str
 ) -> List[schema_pb2.PrioritizedItem]:
     """The table's items, oldest first."""
+    path = os.path.join(checkpoint_path, ITEMS_FILE)
     items = []
-    for record in _read_records(os.path.join(checkpoint_path, ITEMS_FILE)):
-        item = schema_pb2.PrioritizedItem.FromString(record)
-        if item.table == table_name:
-            items.append(item)
+    for batch in _record_batches(path):
+        for record in batch:
+            item = _parse(schema_pb2.PrioritizedItem, record, path)
+            if item.table == table_name:
+                items.append(item)
     # The file is written in insertion order; sorting by insertion time with a
     # stable sort only guards against a writer that ever interleaves.
     items.sort(key=lambda it: (it.inserted_at.seconds, it.inserted_at.nanos))
@@ -118,25 +210,45 @@ def item_sequence_length(item: schema_pb2.PrioritizedItem) -> int:
     return sum(s.length for s in column.chunk_slices)
 
 
-def inspect_table(checkpoint_path: str, table_name: str) -> TableCheckpoint:
-    """Reads one table's configuration, size and step count from a checkpoint.
+def referenced_chunk_keys(items: List[schema_pb2.PrioritizedItem]) -> Set[int]:
+    return {
+        s.chunk_key
+        for it in items
+        for col in it.flat_trajectory.columns
+        for s in col.chunk_slices
+    }
+
+
+def inspect_table(
+    checkpoint_path: str, table_name: Optional[str], preferred: Optional[str] = None
+) -> TableCheckpoint:
+    """Reads one table's configuration, items and step count from a checkpoint.
+
+    Args:
+      checkpoint_path: A checkpoint directory.
+      table_name: The table to read; None picks `preferred` if the checkpoint
+        has it, else its only table.
+      preferred: See `table_name`.
 
     Raises:
-      CheckpointFormatError: If the files are unreadable or the table is absent.
+      CheckpointFormatError: If the files are unreadable.
+      TableChoiceError: If the table is absent, or several could be meant.
     """
     tables = read_tables(checkpoint_path)
-    if table_name not in tables:
-        raise CheckpointFormatError(
-            f"checkpoint {checkpoint_path} has no table {table_name!r} "
-            f"(tables: {sorted(tables)})"
-        )
-    proto = tables[table_name]
-    items = read_items(checkpoint_path, table_name)
+    chunks = os.path.join(checkpoint_path, CHUNKS_FILE)
+    if not os.path.isfile(chunks):
+        raise CheckpointFormatError(f"{chunks} is missing: not a Reverb checkpoint")
+    try:
+        name = choose_table(tables, table_name, preferred)
+    except TableChoiceError as e:
+        raise TableChoiceError(f"checkpoint {checkpoint_path}: {e}") from None
+    proto = tables[name]
+    items = read_items(checkpoint_path, name)
     signature = None
     if proto.HasField("signature"):
         signature = nested_structure_coder.decode_proto(proto.signature)
     return TableCheckpoint(
-        name=table_name,
+        name=name,
         max_size=proto.max_size,
         num_items=len(items),
         sequence_length=item_sequence_length(items[0]) if items else None,
@@ -145,6 +257,47 @@ def inspect_table(checkpoint_path: str, table_name: str) -> TableCheckpoint:
         items=items,
         num_tables=len(tables),
     )
+
+
+def stored_column_specs(
+    checkpoint_path: str, item: schema_pb2.PrioritizedItem
+) -> List[Tuple[str, Tuple[int, ...]]]:
+    """(dtype name, step shape) of each column of `item`, read from its chunks.
+
+    For checkpoints without a signature this is the only record of what the
+    items hold. Only the chunks of the item's first slice per column are
+    parsed; the scan stops once all are found.
+
+    Raises:
+      CheckpointFormatError: If chunks.tfrecord is unreadable or lacks them.
+    """
+    wanted = {}
+    for index, column in enumerate(item.flat_trajectory.columns):
+        if column.chunk_slices:
+            first = column.chunk_slices[0]
+            wanted.setdefault(first.chunk_key, []).append((index, first.index))
+    specs: Dict[int, Tuple[str, Tuple[int, ...]]] = {}
+    path = os.path.join(checkpoint_path, CHUNKS_FILE)
+    for batch in _record_batches(path):
+        for record in batch:
+            chunk = _parse(schema_pb2.ChunkData, record, path)
+            for column, tensor_index in wanted.pop(chunk.chunk_key, ()):
+                tensor = chunk.data.tensors[tensor_index]
+                dims = tuple(d.size for d in tensor.tensor_shape.dim)
+                dtype = tf.dtypes.as_dtype(tensor.dtype).name
+                # Chunks are [time, *step shape]; a squeezed column has no time.
+                squeeze = item.flat_trajectory.columns[column].squeeze
+                specs[column] = (dtype, dims if squeeze else dims[1:])
+            if not wanted:
+                break
+        if not wanted:
+            break
+    if wanted:
+        raise CheckpointFormatError(
+            f"{path} lacks chunks that items.tfrecord references: truncated or "
+            "not from the same checkpoint"
+        )
+    return [specs[i] for i in sorted(specs)]
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -158,45 +311,46 @@ def _link_or_copy(src: str, dst: str) -> None:
 def write_reconfigured_copy(
     checkpoint_path: str,
     output_path: str,
-    table_name: str,
+    table: TableCheckpoint,
     table_info: Any,
     capacity: int,
-    table: Optional[TableCheckpoint] = None,
+    signature: Any,
 ) -> Dict[str, int]:
     """Writes a copy of one table of a checkpoint with a new configuration.
 
-    The copy holds only `table_name`, with `table_info`'s max_size, sampler,
-    remover, max_times_sampled and rate limiter, and the newest `capacity`
-    items. The rate limiter's counters are set as if the kept items had just
-    been inserted and sampled just enough to sit at the centre of the
-    limiter's allowed band, so a `SampleToInsertRatio` limiter starts balanced
-    instead of blocking inserts until the learner has caught up with the whole
-    starter buffer.
+    The copy holds only `table`, renamed to `table_info.name`, with
+    `table_info`'s max_size, sampler, remover, max_times_sampled and rate
+    limiter, `signature`, and the newest `capacity` items. The rate
+    limiter's counters are set as if the kept items had just been inserted
+    and sampled just enough to sit at the centre of the limiter's allowed
+    band, so a `SampleToInsertRatio` limiter starts balanced instead of
+    blocking inserts until the learner has caught up with the whole starter
+    buffer.
 
     Args:
       checkpoint_path: A complete Reverb checkpoint (only read).
       output_path: A directory to create; must not exist.
-      table_name: The table to keep.
+      table: What `inspect_table(checkpoint_path, ...)` returned.
       table_info: A `reverb.TableInfo` describing the wanted configuration.
       capacity: Maximum items to keep (the newest are kept).
-      table: What `inspect_table(checkpoint_path, table_name)` returned, if
-        the caller has it: saves reading the tables and items files again.
+      signature: The table signature to write (a nest of `TensorSpec`).
 
     Returns:
       {"items": kept, "dropped": dropped}.
     """
-    if table is None:
-        table = inspect_table(checkpoint_path, table_name)
     proto = checkpoint_pb2.PriorityTableCheckpoint()
     proto.CopyFrom(table.proto)
     items = table.items
     kept = items[-capacity:] if len(items) > capacity else items
     dropped = len(items) - len(kept)
+    renamed = table_info.name != table.name
 
+    proto.table_name = table_info.name
     proto.max_size = table_info.max_size
     proto.max_times_sampled = table_info.max_times_sampled
     proto.sampler.CopyFrom(table_info.sampler_options)
     proto.remover.CopyFrom(table_info.remover_options)
+    proto.signature.CopyFrom(nested_structure_coder.encode_structure(signature))
     limiter = table_info.rate_limiter_info
     proto.rate_limiter.samples_per_insert = limiter.samples_per_insert
     proto.rate_limiter.min_diff = limiter.min_diff
@@ -217,7 +371,7 @@ def write_reconfigured_copy(
     _write_records(os.path.join(output_path, TABLES_FILE), [proto.SerializeToString()])
     src_chunks = os.path.join(checkpoint_path, CHUNKS_FILE)
     dst_chunks = os.path.join(output_path, CHUNKS_FILE)
-    if dropped == 0 and table.num_tables == 1:
+    if dropped == 0 and table.num_tables == 1 and not renamed:
         # Nothing to leave out: the item and chunk records stay as they are
         # (only the table record carries the configuration).
         _link_or_copy(
@@ -226,21 +380,23 @@ def write_reconfigured_copy(
         )
         _link_or_copy(src_chunks, dst_chunks)
     else:
-        _write_records(
-            os.path.join(output_path, ITEMS_FILE),
-            [it.SerializeToString() for it in kept],
-        )
-        referenced = {
-            s.chunk_key
-            for it in kept
-            for col in it.flat_trajectory.columns
-            for s in col.chunk_slices
-        }
-        chunks = []
-        for record in _read_records(src_chunks):
-            if schema_pb2.ChunkData.FromString(record).chunk_key in referenced:
-                chunks.append(record)
-        _write_records(dst_chunks, chunks)
+        records = []
+        for item in kept:
+            if renamed:
+                item = schema_pb2.PrioritizedItem.FromString(item.SerializeToString())
+                item.table = table_info.name
+            records.append(item.SerializeToString())
+        _write_records(os.path.join(output_path, ITEMS_FILE), records)
+        if dropped == 0 and table.num_tables == 1:
+            _link_or_copy(src_chunks, dst_chunks)
+        else:
+            referenced = referenced_chunk_keys(kept)
+            chunks = [
+                record
+                for record in _read_records(src_chunks)
+                if _chunk_key(record, src_chunks) in referenced
+            ]
+            _write_records(dst_chunks, chunks)
     with open(os.path.join(output_path, DONE_FILE), "w"):
         pass
     return {"items": len(kept), "dropped": dropped}
@@ -250,4 +406,12 @@ def step_spec_from_signature(signature: Any) -> Any:
     """The per-step data spec of a table signature (drops the time dimension)."""
     return tf.nest.map_structure(
         lambda s: tf.TensorSpec(s.shape[1:], s.dtype, s.name), signature
+    )
+
+
+def step_spec_from_columns(columns: List[Tuple[str, Tuple[int, ...]]]) -> Tuple:
+    """A flat per-step spec (one `TensorSpec` per column) of stored data."""
+    return tuple(
+        tf.TensorSpec(shape, tf.as_dtype(dtype), f"column_{i}")
+        for i, (dtype, shape) in enumerate(columns)
     )

@@ -5,7 +5,8 @@ A buffer directory (`ReplayBufferManager.checkpoint_dir`) looks like this:
     <checkpoint_dir>/
       metadata.json            spec, capacity, sequence length, table config,
                                created/updated times, package versions, and
-                               the item count of each kept checkpoint
+                               the item count of each checkpoint written
+                               (`metadata.py`)
       checkpoints/
         ckpt-00000001/         complete Reverb checkpoints; the highest number
         ckpt-00000002/         is the newest. Each holds tables.tfrecord,
@@ -18,6 +19,11 @@ A buffer directory (`ReplayBufferManager.checkpoint_dir`) looks like this:
       restore/<instance>/      the rewritten copy a `load` starts its server
                                from (removed once the server is up).
       .lock                    held (flock) while a local server writes here.
+
+A checkpoint directory may also hold a `KEEP` file (one line: why): retention
+never deletes such a checkpoint. The manager writes it into a checkpoint it
+loaded into a smaller capacity (`allow_shrink`), so the full data stays on
+disk; delete the directory by hand once it is no longer needed.
 
 Reverb writes a checkpoint's DONE file last, so a directory without DONE is an
 interrupted write and never a checkpoint. Checkpoints taken behind the
@@ -38,9 +44,11 @@ import re
 import shutil
 import socket
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Iterable, List, Optional
 
-from smart_control.reinforcement_learning.utils import json_files
+from smart_control.reinforcement_learning.replay_buffer.errors import (
+    BufferDirLockedError,
+)
 
 CHECKPOINTS_DIR = "checkpoints"
 STAGING_DIR = "staging"
@@ -48,6 +56,7 @@ RESTORE_DIR = "restore"
 METADATA_FILE = "metadata.json"
 LOCK_FILE = ".lock"
 DONE_FILE = "DONE"
+KEEP_FILE = "KEEP"
 
 _CKPT_RE = re.compile(r"^ckpt-(\d{8,})$")
 
@@ -57,16 +66,34 @@ def is_complete(path: str) -> bool:
     return os.path.isfile(os.path.join(path, DONE_FILE))
 
 
+def is_kept(path: str) -> bool:
+    """Whether retention must leave the checkpoint alone (see the module doc)."""
+    return os.path.isfile(os.path.join(path, KEEP_FILE))
+
+
+def mark_kept(path: str, reason: str) -> None:
+    """Writes a checkpoint's KEEP file; retention never deletes it afterwards."""
+    with open(os.path.join(path, KEEP_FILE), "w") as f:
+        f.write(reason.rstrip("\n") + "\n")
+
+
+def checkpoint_name(path_or_name: str) -> str:
+    """`ckpt-00000003` for a checkpoint's name or any path ending in it."""
+    return os.path.basename(os.path.normpath(os.fspath(path_or_name)))
+
+
+def checkpoint_number(path_or_name: str) -> int:
+    """N of a `ckpt-N` checkpoint; -1 for any other name."""
+    m = _CKPT_RE.match(checkpoint_name(path_or_name))
+    return int(m.group(1)) if m else -1
+
+
 def new_instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-class BufferDirLockedError(RuntimeError):
-    """Another live process runs a replay buffer server writing to this directory."""
 
 
 class CheckpointStore:
@@ -83,6 +110,10 @@ class CheckpointStore:
     @property
     def metadata_path(self) -> str:
         return os.path.join(self.root, METADATA_FILE)
+
+    @property
+    def holds_lock(self) -> bool:
+        return self._lock_fd is not None
 
     def staging_root(self, instance_id: str) -> str:
         return os.path.join(self.root, STAGING_DIR, instance_id)
@@ -123,18 +154,22 @@ class CheckpointStore:
 
     # -- listing --------------------------------------------------------------
 
-    def numbered_checkpoints(self) -> List[str]:
-        """Complete checkpoints under checkpoints/, oldest first."""
+    def numbered_dirs(self) -> List[str]:
+        """Every `ckpt-N` directory under checkpoints/, complete or not, oldest first."""
         found = []
         if os.path.isdir(self.checkpoints_dir):
             for name in os.listdir(self.checkpoints_dir):
                 m = _CKPT_RE.match(name)
                 path = os.path.join(self.checkpoints_dir, name)
-                if m and is_complete(path):
+                if m and os.path.isdir(path):
                     found.append((int(m.group(1)), path))
         return [p for _, p in sorted(found)]
 
-    def _staged_checkpoints(self) -> List[str]:
+    def numbered_checkpoints(self) -> List[str]:
+        """Complete checkpoints under checkpoints/, oldest first."""
+        return [p for p in self.numbered_dirs() if is_complete(p)]
+
+    def staged_checkpoints(self) -> List[str]:
         """Complete checkpoints left in staging roots, oldest first.
 
         Reverb names its checkpoints by an ISO timestamp with nanoseconds, so
@@ -153,7 +188,7 @@ class CheckpointStore:
                         found.append((name, path))
         return [p for _, p in sorted(found)]
 
-    def _plain_reverb_checkpoints(self) -> List[str]:
+    def plain_reverb_checkpoints(self) -> List[str]:
         """Complete checkpoints of a plain Reverb root (written without a manager)."""
         found = []
         if os.path.isdir(self.root):
@@ -166,9 +201,9 @@ class CheckpointStore:
     def all_checkpoints(self) -> List[str]:
         """Every complete checkpoint readable here, oldest first."""
         return (
-            self._plain_reverb_checkpoints()
+            self.plain_reverb_checkpoints()
             + self.numbered_checkpoints()
-            + self._staged_checkpoints()
+            + self.staged_checkpoints()
         )
 
     def latest_checkpoint(self) -> Optional[str]:
@@ -199,7 +234,7 @@ class CheckpointStore:
         Staging roots are removed afterwards, except the one of the running
         server `keep_root_of` (its checkpointer still writes there).
         """
-        adopted = [self.adopt(p) for p in self._staged_checkpoints()]
+        adopted = [self.adopt(p) for p in self.staged_checkpoints()]
         staging = os.path.join(self.root, STAGING_DIR)
         if os.path.isdir(staging):
             for instance in os.listdir(staging):
@@ -207,25 +242,53 @@ class CheckpointStore:
                     shutil.rmtree(os.path.join(staging, instance), ignore_errors=True)
         return adopted
 
-    def prune(self, keep: int) -> List[str]:
+    def prune(self, keep: int, protected: Iterable[str] = ()) -> List[str]:
         """Deletes all but the newest `keep` numbered checkpoints.
 
-        DONE goes first, so an interrupted deletion never leaves something that
-        looks like a checkpoint. Incomplete numbered directories (an
-        interrupted copy or deletion) are removed as well.
+        Checkpoints named in `protected` (names or paths ending in the name)
+        and those with a KEEP file are never deleted, and do not count
+        towards `keep`. DONE goes first, so an interrupted deletion never
+        leaves something that looks like a checkpoint. Incomplete numbered
+        directories (an interrupted deletion, or damage) are removed as well,
+        unless protected.
+
+        Returns:
+          The deleted directories.
         """
-        complete = self.numbered_checkpoints()
+        spared = {checkpoint_name(p) for p in protected}
+        complete = [
+            p
+            for p in self.numbered_checkpoints()
+            if checkpoint_name(p) not in spared and not is_kept(p)
+        ]
         doomed = complete[:-keep] if keep > 0 else complete
-        if os.path.isdir(self.checkpoints_dir):
-            for name in os.listdir(self.checkpoints_dir):
-                path = os.path.join(self.checkpoints_dir, name)
-                if _CKPT_RE.match(name) and not is_complete(path):
-                    doomed.append(path)
+        for path in self.numbered_dirs():
+            if not is_complete(path) and checkpoint_name(path) not in spared:
+                doomed.append(path)
         for path in doomed:
-            done = os.path.join(path, DONE_FILE)
-            if os.path.exists(done):
-                os.remove(done)
-            shutil.rmtree(path, ignore_errors=True)
+            _remove_checkpoint(path)
+        return doomed
+
+    def discard_checkpoints(self, keep_root_of: str) -> List[str]:
+        """Deletes every checkpoint (and staged or restore copy) of this directory.
+
+        Only `keep_root_of`'s staging root, where the running server's
+        checkpointer writes, survives. For `--overwrite`, with the lock held.
+
+        Returns:
+          The deleted checkpoint directories.
+        """
+        doomed = self.numbered_dirs() + self.plain_reverb_checkpoints()
+        for path in doomed:
+            _remove_checkpoint(path)
+        for parent in (STAGING_DIR, RESTORE_DIR):
+            parent_dir = os.path.join(self.root, parent)
+            if os.path.isdir(parent_dir):
+                for instance in os.listdir(parent_dir):
+                    if not (parent == STAGING_DIR and instance == keep_root_of):
+                        shutil.rmtree(
+                            os.path.join(parent_dir, instance), ignore_errors=True
+                        )
         return doomed
 
     def _remove_instance_dir(self, parent: str, instance_id: str) -> None:
@@ -242,10 +305,9 @@ class CheckpointStore:
         self._remove_instance_dir(STAGING_DIR, instance_id)
         self._remove_instance_dir(RESTORE_DIR, instance_id)
 
-    # -- metadata -------------------------------------------------------------
 
-    def read_metadata(self) -> Optional[Dict[str, Any]]:
-        return json_files.read_json(self.metadata_path)
-
-    def write_metadata(self, metadata: Dict[str, Any]) -> None:
-        json_files.write_json_atomic(self.metadata_path, metadata)
+def _remove_checkpoint(path: str) -> None:
+    done = os.path.join(path, DONE_FILE)
+    if os.path.exists(done):
+        os.remove(done)
+    shutil.rmtree(path, ignore_errors=True)

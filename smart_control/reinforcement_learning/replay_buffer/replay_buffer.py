@@ -5,95 +5,60 @@ buffer and hands out the TF-Agents `ReverbReplayBuffer` (for sampling) and a
 `FastTrajectoryObserver` (for writing; the interface and items of TF-Agents'
 `ReverbAddTrajectoryObserver` at about twice its speed) that work with it.
 
-    manager = ReplayBufferManager(
-        data_spec=agent.collect_data_spec,
-        capacity=50000,
-        checkpoint_dir="path/to/checkpoint/dir",
-        sequence_length=2,
-    )
-    replay_buffer, observer = manager.create_replay_buffer()  # always empty
-    ...                                                        # collect with observer
-    manager.checkpoint()                                       # -> checkpoint path
-    manager.close()
-
     with ReplayBufferManager(spec, 50000, "path/to/checkpoint/dir") as manager:
-        replay_buffer, observer = manager.load_replay_buffer()  # newest checkpoint
+        replay_buffer, observer = manager.create_replay_buffer()  # always empty
+        ...                                                        # collect
+        manager.checkpoint()                                       # -> path
+    with ReplayBufferManager(spec, 50000, "path/to/checkpoint/dir") as manager:
+        replay_buffer, observer = manager.load_replay_buffer()  # newest verified
         dataset = manager.get_dataset(batch_size=64)
 
-Semantics a run can rely on:
-  * `create_replay_buffer()` starts empty, whatever `checkpoint_dir` holds; old
-    checkpoints stay until newer ones push them out (`num_checkpoints_to_keep`).
-  * `load_replay_buffer()` restores the newest complete checkpoint, into this
-    manager's capacity, sampler and rate limiter (the newest items are kept when
-    the checkpoint holds more than `capacity`), after checking that the
-    checkpoint's signature matches `data_spec`.
-  * `clear()` empties the table in place; nothing comes back from disk.
-  * With `server_address`, the manager talks to a running Reverb server (see
-    `scripts/reverb_server.py`) instead of starting one.
-
-The directory layout is described in `checkpoint_store.py`.
+What a run can rely on is tabulated in the README ("Replay buffer"). The jobs
+are split over `settings.py` (validated settings), `local_buffer.py` (server
+and checkpoints; layout in `checkpoint_store.py`), `loading.py` (which
+checkpoint, verified), `clients.py` (TF-Agents buffer and observer, remote
+tables), `dataset.py` and `metadata.py`; this module is the public face.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import gin
 import reverb
 import tensorflow as tf
 from absl import logging
 from tf_agents.replay_buffers import reverb_replay_buffer
-from tf_agents.specs import tensor_spec
 
 from smart_control.reinforcement_learning.replay_buffer import (
-    checkpoint_files,
-    checkpoint_store,
+    clients,
+    loading,
+    local_buffer,
+    settings,
     table_config,
+)
+from smart_control.reinforcement_learning.replay_buffer.dataset import (
+    SAMPLE_WORKERS as _SAMPLE_WORKERS,  # noqa: F401  (bench/bench_sample.py)
+)
+from smart_control.reinforcement_learning.replay_buffer.dataset import (
+    make_dataset,
+    whole_item_dataset,  # noqa: F401  (re-exported)
+)
+from smart_control.reinforcement_learning.replay_buffer.errors import (  # noqa: F401
+    BufferDirLockedError,
+    CapacityTooSmallError,
+    CheckpointVerificationError,
+    NoCheckpointFoundError,
+    PortInUseError,
+    SpecMismatchError,
 )
 from smart_control.reinforcement_learning.replay_buffer.fast_observer import (
     FastTrajectoryObserver,
 )
 
-DEFAULT_TABLE_NAME = reverb_replay_buffer.DEFAULT_TABLE
-# get_dataset's sampling threads, samples in flight per item of a batch, and
-# batches prefetched: bench/bench_sample.py measured these against TF-Agents'
-# as_dataset. Two threads sample 1.3-1.9x faster than Reverb's default choice
-# (one), most over gRPC at B = 256, and leave the train loop's speed alone.
-_SAMPLE_WORKERS = 2
-_IN_FLIGHT_PER_SAMPLE = 2
-_PREFETCH_BATCHES = 2
-
-
-class NoCheckpointFoundError(FileNotFoundError):
-    """`load_replay_buffer()` found no complete checkpoint."""
-
-
-class SpecMismatchError(ValueError):
-    """A checkpoint or server holds items of another spec than `data_spec`."""
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _package_versions() -> dict:
-    versions = {}
-    for package in (
-        "smart-control",
-        "dm-reverb",
-        "tf-agents",
-        "tensorflow-cpu",
-        "tensorflow",
-    ):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
+DEFAULT_TABLE_NAME = settings.DEFAULT_TABLE_NAME
+Buffers = Tuple[reverb_replay_buffer.ReverbReplayBuffer, FastTrajectoryObserver]
 
 
 @gin.configurable
@@ -123,6 +88,8 @@ class ReplayBufferManager:
         port: Optional[int] = None,
         stride_length: int = 1,
         rate_limiter_timeout_ms: int = -1,
+        allow_shrink: bool = False,
+        protected_checkpoints: Optional[settings.ProtectedCheckpoints] = None,
     ):
         """Initialises the manager; no server is started until create or load.
 
@@ -146,111 +113,90 @@ class ReplayBufferManager:
           stride_length: Steps between the starts of consecutive items.
           rate_limiter_timeout_ms: How long sampling waits on the rate limiter;
             -1 waits forever, otherwise the dataset ends after the timeout.
+          allow_shrink: Let a load keep only the newest `capacity` items of a
+            checkpoint that holds more (a warning says how many were dropped;
+            a checkpoint of `checkpoint_dir` loaded so gets a KEEP file and is
+            never pruned). False refuses such a load.
+          protected_checkpoints: Zero-argument callable returning the
+            checkpoints (names like "ckpt-00000003" or paths ending in them)
+            the caller's newest committed state refers to; called at every
+            prune, and those are never deleted. Read the state from disk in
+            it, so it names what a restarted run would load.
 
         Raises:
           ValueError: If an argument is out of range.
         """
-        self._capacity = _check_int("capacity", capacity, 1)
-        self._sequence_length = _check_int("sequence_length", sequence_length, 1)
-        self._stride_length = _check_int("stride_length", stride_length, 1)
-        self._num_checkpoints_to_keep = _check_int(
-            "num_checkpoints_to_keep", num_checkpoints_to_keep, 1
+        self._settings = settings.Settings(
+            data_spec=data_spec,
+            capacity=capacity,
+            checkpoint_dir=checkpoint_dir,
+            sequence_length=sequence_length,
+            table_name=table_name,
+            sampler_factory=sampler_factory,
+            rate_limiter_factory=rate_limiter_factory,
+            num_checkpoints_to_keep=num_checkpoints_to_keep,
+            server_address=server_address,
+            port=port,
+            stride_length=stride_length,
+            rate_limiter_timeout_ms=rate_limiter_timeout_ms,
+            allow_shrink=allow_shrink,
+            protected_checkpoints=protected_checkpoints,
         )
-        if not table_name or not isinstance(table_name, str):
-            raise ValueError(
-                f"table_name must be a non-empty string, got {table_name!r}"
-            )
-        if server_address is None and not checkpoint_dir:
-            raise ValueError(
-                f"checkpoint_dir must be a directory path, got {checkpoint_dir!r}"
-            )
-        if server_address is not None and (
-            not isinstance(server_address, str) or ":" not in server_address
-        ):
-            raise ValueError(
-                f"server_address must be 'host:port', got {server_address!r}"
-            )
-        try:
-            self._data_spec = tensor_spec.from_spec(data_spec)
-            flat = tf.nest.flatten(self._data_spec)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"data_spec must be a nest of TensorSpecs: {e}") from None
-        if not flat or not all(isinstance(s, tf.TensorSpec) for s in flat):
-            raise ValueError(
-                f"data_spec must be a non-empty nest of TensorSpecs, got {data_spec!r}"
-            )
-
-        self._table_name = table_name
-        self._sampler_factory = sampler_factory
-        self._rate_limiter_factory = rate_limiter_factory
-        self._server_address = server_address
-        self._port = port
-        self._rate_limiter_timeout_ms = rate_limiter_timeout_ms
-        self._checkpoint_dir = (
-            os.path.abspath(checkpoint_dir) if checkpoint_dir else None
+        self._local = (
+            local_buffer.LocalBuffer(self._settings) if server_address is None else None
         )
-        self._store = (
-            checkpoint_store.CheckpointStore(self._checkpoint_dir)
-            if self._checkpoint_dir
-            else None
-        )
-        self._instance_id = checkpoint_store.new_instance_id()
-        self._server: Optional[reverb.Server] = None
         self._replay_buffer: Optional[reverb_replay_buffer.ReverbReplayBuffer] = None
         self._observer: Optional[FastTrajectoryObserver] = None
         self._closed = False
-        self._created_at: Optional[str] = None
         self._loaded_from: Optional[str] = None
 
     # -- properties -------------------------------------------------------------
 
-    @property
-    def data_spec(self) -> Any:
-        return self._data_spec
+    data_spec = property(lambda self: self._settings.data_spec)
+    capacity = property(lambda self: self._settings.capacity)
+    sequence_length = property(lambda self: self._settings.sequence_length)
+    stride_length = property(lambda self: self._settings.stride_length)
+    checkpoint_dir = property(lambda self: self._settings.checkpoint_dir)
+    table_name = property(lambda self: self._settings.table_name)
+    num_checkpoints_to_keep = property(
+        lambda self: self._settings.num_checkpoints_to_keep
+    )
+    allow_shrink = property(lambda self: self._settings.allow_shrink)
+    is_initialized = property(lambda self: self._replay_buffer is not None)
 
     @property
-    def capacity(self) -> int:
-        return self._capacity
+    def server(self) -> Optional[reverb.Server]:
+        """The local Reverb server (None before create/load, remote, or closed)."""
+        return self._local.server if self._local is not None else None
 
     @property
-    def sequence_length(self) -> int:
-        return self._sequence_length
+    def replay_buffer(self) -> Optional[reverb_replay_buffer.ReverbReplayBuffer]:
+        """The TF-Agents replay buffer (None before create/load)."""
+        return self._replay_buffer
 
     @property
-    def stride_length(self) -> int:
-        return self._stride_length
+    def observer(self) -> Optional[FastTrajectoryObserver]:
+        """The observer writing into the buffer (None before create/load)."""
+        return self._observer
 
     @property
-    def checkpoint_dir(self) -> Optional[str]:
-        return self._checkpoint_dir
-
-    @property
-    def table_name(self) -> str:
-        return self._table_name
-
-    @property
-    def num_checkpoints_to_keep(self) -> int:
-        return self._num_checkpoints_to_keep
+    def loaded_checkpoint(self) -> Optional[str]:
+        """The checkpoint `load_replay_buffer()` restored: after a fallback, the
+        older one it fell back to. None after create, or in remote mode."""
+        return self._loaded_from
 
     @property
     def server_address(self) -> Optional[str]:
         """Address of the server in use ("localhost:port" for a local one)."""
-        if self._server is not None:
-            return f"localhost:{self._server.port}"
-        return self._server_address if self._replay_buffer is not None else None
-
-    @property
-    def is_initialized(self) -> bool:
-        return self._replay_buffer is not None
+        if self.server is not None:
+            return self._local.address
+        if self._replay_buffer is None:
+            return None
+        return self._settings.server_address
 
     # -- lifecycle --------------------------------------------------------------
 
-    def create_replay_buffer(
-        self,
-    ) -> Tuple[
-        reverb_replay_buffer.ReverbReplayBuffer,
-        FastTrajectoryObserver,
-    ]:
+    def create_replay_buffer(self) -> Buffers:
         """Create the replay buffer: an empty table, whatever the directory holds.
 
         With `server_address`, connects to that server instead (its table is
@@ -261,101 +207,77 @@ class ReplayBufferManager:
 
         Raises:
           RuntimeError: If the buffer is already initialised or closed.
+          BufferDirLockedError: If another process holds `checkpoint_dir`.
           SpecMismatchError: If a remote table's signature differs from data_spec.
         """
-        self._check_can_start()
-        if self._server_address is not None:
-            return self._connect_remote()
-        self._store.acquire_lock()
-        try:
-            adopted = self._store.adopt_all_staged()
-            if adopted:
-                logging.info(
-                    "Kept %d checkpoint(s) left by an earlier run.", len(adopted)
-                )
-            table = self._build_table()
-            staging = self._store.staging_root(self._instance_id)
-            os.makedirs(staging)
-            # A fresh, empty checkpointer root: Reverb restores the newest
-            # checkpoint under its root on start-up, which must not happen here.
-            self._server = reverb.Server(
-                tables=[table],
-                port=self._port,
-                checkpointer=reverb.checkpointers.DefaultCheckpointer(path=staging),
+        buffers = self._start(self._local.start_empty if self._local else None)
+        if self._local is not None:
+            logging.info(
+                "Created empty replay buffer %r (capacity %d) at %s",
+                self.table_name,
+                self.capacity,
+                self.server_address,
             )
-            self._created_at = checkpoint_store.utc_now()
-            self._finish_start()
-            self._write_metadata()
-        except BaseException:
-            self._abort_start()
-            raise
-        logging.info(
-            "Created empty replay buffer %r (capacity %d) at %s",
-            self._table_name,
-            self._capacity,
-            self.server_address,
-        )
-        return self._replay_buffer, self._observer
+        return buffers
 
     def load_replay_buffer(
-        self, source_dir: Optional[str] = None
-    ) -> Tuple[
-        reverb_replay_buffer.ReverbReplayBuffer,
-        FastTrajectoryObserver,
-    ]:
+        self,
+        source_dir: Optional[str] = None,
+        *,
+        table_name: Optional[str] = None,
+        expected_items: loading.ExpectedItems = None,
+    ) -> Buffers:
         """Load an existing replay buffer from a saved checkpoint.
 
         This method reconstructs the replay buffer, server, and observer based
-        on the saved state in the checkpoint directory: the newest complete
-        checkpoint is restored into this manager's capacity, sampler and rate
-        limiter. New checkpoints are written to `checkpoint_dir`.
+        on the saved state in the checkpoint directory: the newest checkpoint
+        that verifies is restored into this manager's table name, capacity,
+        sampler and rate limiter (see the module docstring). New checkpoints
+        are written to `checkpoint_dir`.
 
         Args:
-          source_dir: Buffer directory (or a single checkpoint directory) to
-            restore from, e.g. a shared starter buffer; defaults to
-            `checkpoint_dir`. It is only read.
+          source_dir: Buffer directory (ours, or a plain Reverb checkpoint
+            root such as the reference smart_control writes) or a single
+            checkpoint directory to restore from, e.g. a shared starter
+            buffer; defaults to `checkpoint_dir`. It is only read. A named
+            checkpoint that does not verify falls back to the older ones
+            beside it.
+          table_name: The table to read from the checkpoint; by default this
+            manager's `table_name` if the checkpoint has it, else its only
+            table.
+          expected_items: What the caller's own committed state recorded: the
+            item count of the named (or newest) checkpoint, or a mapping of
+            checkpoint name to item count (then only those checkpoints are
+            considered; None for one whose count was not recorded). Checked
+            besides metadata.json's record.
 
         Returns:
           A tuple of (replay_buffer, observer).
 
         Raises:
-          NoCheckpointFoundError: If there is no complete checkpoint.
+          NoCheckpointFoundError: If there is no checkpoint at all.
+          CheckpointVerificationError: If none of the checkpoints verifies.
           SpecMismatchError: If the checkpoint was written for another spec.
-          ValueError: If its sequence length differs from `sequence_length`.
+          CapacityTooSmallError: If it holds more than `capacity` items and
+            `allow_shrink` is False.
+          ValueError: If its sequence length differs from `sequence_length`,
+            or `table_name` is absent (or needed and not given).
           RuntimeError: If the buffer is already initialised or closed.
         """
-        self._check_can_start()
-        if self._server_address is not None:
-            return self._connect_remote()
-        source_store = self._store if source_dir is None else None
-        self._store.acquire_lock()
-        try:
-            if source_store is not None:
-                self._store.adopt_all_staged()
-                checkpoint_path = self._store.latest_checkpoint()
-                where = self._store.root
-            else:
-                checkpoint_path, where = _find_checkpoint(os.path.abspath(source_dir))
-            if checkpoint_path is None:
-                raise NoCheckpointFoundError(
-                    f"no complete replay buffer checkpoint found in {where} "
-                    "(a checkpoint is a directory with a DONE file)"
-                )
-            self._start_from_checkpoint(checkpoint_path)
-            self._created_at = (self._store.read_metadata() or {}).get("created_at")
-            self._created_at = self._created_at or checkpoint_store.utc_now()
-            self._write_metadata()
-        except BaseException:
-            self._abort_start()
-            raise
-        return self._replay_buffer, self._observer
+        source = os.fspath(self.checkpoint_dir if source_dir is None else source_dir)
 
-    def get_replay_buffer_and_observer(
-        self,
-    ) -> Tuple[
-        reverb_replay_buffer.ReverbReplayBuffer,
-        FastTrajectoryObserver,
-    ]:
+        def start() -> None:
+            self._loaded_from = self._local.start_from(
+                source, table_name, expected_items
+            )
+
+        return self._start(start if self._local else None)
+
+    def load_checkpoint(self, *args: Any, **kwargs: Any) -> Buffers:
+        """Alias of `load_replay_buffer` (the reference smart_control's name)."""
+        return self.load_replay_buffer(*args, **kwargs)
+
+    def get_replay_buffer_and_observer(self) -> Buffers:
         """Get the replay buffer and observer.
 
         Creates them (an empty buffer) if not already initialized.
@@ -374,14 +296,7 @@ class ReplayBufferManager:
 
         The elements are those of TF-Agents'
         `replay_buffer.as_dataset(sample_batch_size=batch_size,
-        num_steps=num_steps)`: uniformly (or by priority) sampled items, the
-        sample info of each item repeated for each of its steps. With whole
-        items (`num_steps == sequence_length`, the default) the dataset is one
-        Reverb `TrajectoryDataset`, batched, with the info spread once per
-        batch, which samples 2-3x faster than `as_dataset`'s interleave of
-        up to 32 Reverb datasets (bench/bench_sample.py). Shorter `num_steps`
-        split every item into `sequence_length // num_steps` sequences,
-        shuffled, through `as_dataset`.
+        num_steps=num_steps)` (see `dataset.make_dataset` for how).
 
         Args:
           batch_size: Number of sequences to sample in each batch.
@@ -400,38 +315,15 @@ class ReplayBufferManager:
           ValueError: If batch_size or num_steps is out of range.
         """
         self._check_running("get_dataset")
-        _check_int("batch_size", batch_size, 1)
-        if num_steps is None:
-            num_steps = self._sequence_length
-        _check_int("num_steps", num_steps, 1)
-        if num_steps > self._sequence_length or self._sequence_length % num_steps:
-            raise ValueError(
-                f"num_steps must divide sequence_length={self._sequence_length}, "
-                f"got {num_steps!r}"
-            )
-        if num_steps != self._sequence_length:
-            dataset = self._replay_buffer.as_dataset(
-                sample_batch_size=batch_size,
-                num_steps=num_steps,
-                num_parallel_calls=min(batch_size, 3),
-            )
-            return dataset.prefetch(3)
-        return self._whole_item_dataset(batch_size)
-
-    def _whole_item_dataset(self, batch_size: int) -> tf.data.Dataset:
-        info = self._replay_buffer.py_client.server_info()[self._table_name]
-        options = info.sampler_options
-        # Several threads would take a queue's items out of order (Reverb's
-        # TrajectoryDataset docs).
-        queue = options.fifo or options.lifo
-        return whole_item_dataset(
+        return make_dataset(
+            self._replay_buffer,
             self.server_address,
-            self._table_name,
-            self._data_spec,
-            self._sequence_length,
+            self.table_name,
+            self.data_spec,
+            self.sequence_length,
             batch_size,
-            num_workers=1 if queue else _SAMPLE_WORKERS,
-            rate_limiter_timeout_ms=self._rate_limiter_timeout_ms,
+            self.sequence_length if num_steps is None else num_steps,
+            self._settings.rate_limiter_timeout_ms,
         )
 
     def num_frames(self) -> int:
@@ -456,25 +348,46 @@ class ReplayBufferManager:
         """Writes a checkpoint of the buffer and returns its path.
 
         Items the observer still holds are flushed first. Locally, the
-        checkpoint becomes `checkpoint_dir/checkpoints/ckpt-N` and only the
-        newest `num_checkpoints_to_keep` are kept. With `server_address` the
-        server writes it where its own checkpointer says.
+        checkpoint becomes `checkpoint_dir/checkpoints/ckpt-N`, its item count
+        is recorded in metadata.json, and only the newest
+        `num_checkpoints_to_keep` are kept (plus those `protected_checkpoints`
+        names). With `server_address` the server writes it where its own
+        checkpointer says.
 
         Raises:
           RuntimeError: If the buffer has not been initialized or was closed.
         """
         self._check_running("checkpoint")
         self.flush()
-        path = self._replay_buffer.py_client.checkpoint()
-        if self._server is None:
+        client = self._replay_buffer.py_client
+        if self._local is None:
+            path = client.checkpoint()
             logging.info("Remote server wrote checkpoint %s", path)
             return path
-        adopted = self._store.adopt_all_staged(keep_root_of=self._instance_id)
-        path = adopted[-1] if adopted else path
-        self._store.prune(self._num_checkpoints_to_keep)
-        self._write_metadata()
-        logging.info("Checkpointed %d frames to %s", self.num_frames(), path)
+        path, items = self._local.checkpoint(client)
+        logging.info("Checkpointed %d frames to %s", items, path)
         return path
+
+    def save_checkpoint(self) -> str:
+        """Alias of `checkpoint()` (the reference smart_control's name)."""
+        return self.checkpoint()
+
+    def discard_stored_checkpoints(self) -> None:
+        """Deletes every checkpoint stored in `checkpoint_dir` (for --overwrite).
+
+        Only while this manager's local server runs (so the directory's lock
+        is held and the new buffer is up); the running table is untouched.
+
+        Raises:
+          RuntimeError: Without a running local server.
+        """
+        self._check_running("discard_stored_checkpoints")
+        if self._local is None:
+            raise RuntimeError("discard_stored_checkpoints: the server is remote")
+        removed = self._local.discard_stored()
+        logging.info(
+            "Deleted %d old checkpoint(s) of %s.", len(removed), self.checkpoint_dir
+        )
 
     def clear(self) -> None:
         """Clear all data from the replay buffer.
@@ -492,13 +405,15 @@ class ReplayBufferManager:
         # written after the clear, and pending items must land before the reset.
         self._observer.reset(write_cached_steps=False)
         self._observer.flush()
-        self._replay_buffer.py_client.reset(self._table_name)
+        self._replay_buffer.py_client.reset(self.table_name)
 
     def close(self) -> None:
         """Close the replay buffer server and clean up resources.
 
-        Idempotent. Checkpoints taken with `py_client.checkpoint()` are kept;
-        nothing is checkpointed implicitly.
+        Idempotent, and bounded in time whatever the server does (the
+        observer gives up waiting for unconfirmed items). Checkpoints taken
+        with `py_client.checkpoint()` are kept; nothing is checkpointed
+        implicitly.
         """
         if self._closed:
             return
@@ -508,14 +423,11 @@ class ReplayBufferManager:
                 self._observer.close()
             except Exception as e:  # The server may already be gone.
                 logging.warning("Closing the replay buffer observer failed: %s", e)
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-            self._store.adopt_all_staged()
-            self._store.prune(self._num_checkpoints_to_keep)
-            self._store.remove_instance_dirs(self._instance_id)
-        if self._store is not None:
-            self._store.release_lock()
+        if self._local is not None:
+            try:
+                self._local.close()
+            finally:
+                self._local.release()
 
     def __enter__(self) -> ReplayBufferManager:
         return self
@@ -550,228 +462,23 @@ class ReplayBufferManager:
                 "create_replay_buffer() or load_replay_buffer() first"
             )
 
-    def _build_table(self, capacity: Optional[int] = None) -> reverb.Table:
-        return table_config.build_table(
-            self._table_name,
-            capacity or self._capacity,
-            self._data_spec,
-            self._sampler_factory,
-            self._rate_limiter_factory,
-        )
-
-    def _finish_start(self) -> None:
-        address = self._server_address
-        kwargs = (
-            {"server_address": address} if address else {"local_server": self._server}
-        )
-        self._replay_buffer = reverb_replay_buffer.ReverbReplayBuffer(
-            self._data_spec,
-            table_name=self._table_name,
-            sequence_length=self._sequence_length,
-            rate_limiter_timeout_ms=self._rate_limiter_timeout_ms,
-            **kwargs,
-        )
-        # The same items and auto-tuned chunks as TF-Agents'
-        # ReverbAddTrajectoryObserver, at about twice its speed
-        # (bench/bench_insert.py).
-        self._observer = FastTrajectoryObserver(
-            self._replay_buffer.py_client,
-            self._table_name,
-            sequence_length=self._sequence_length,
-            stride_length=self._stride_length,
-        )
-
-    def _abort_start(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-        self._replay_buffer = None
-        self._observer = None
-        if self._store is not None and self._server_address is None:
-            self._store.remove_instance_dirs(self._instance_id)
-            self._store.release_lock()
-
-    def _connect_remote(self):
-        client = reverb.Client(self._server_address)
+    def _start(self, start_local: Optional[Callable[[], None]]) -> Buffers:
+        """Starts the local server with `start_local` (under the lock), or
+        checks the remote table; then makes the replay buffer and observer."""
+        self._check_can_start()
+        if self._local is None:
+            clients.check_remote_table(self._settings)
         try:
-            info = client.server_info(timeout=30)
-        except Exception as e:
-            raise ConnectionError(
-                f"cannot reach the Reverb server at {self._server_address}: {e}"
-            ) from None
-        if self._table_name not in info:
-            raise ValueError(
-                f"the Reverb server at {self._server_address} has no table "
-                f"{self._table_name!r} (tables: {sorted(info)})"
+            if self._local is not None:
+                self._local.open()
+                start_local()
+            server = self._local.server if self._local is not None else None
+            self._replay_buffer, self._observer = clients.make_clients(
+                self._settings, server
             )
-        self._check_signature(
-            info[self._table_name].signature, f"server {self._server_address}"
-        )
-        self._finish_start()
+        except BaseException:
+            self._replay_buffer = self._observer = self._loaded_from = None
+            if self._local is not None:
+                self._local.abort()
+            raise
         return self._replay_buffer, self._observer
-
-    def _check_signature(self, actual: Any, where: str) -> None:
-        expected = table_config.table_signature(self._data_spec)
-        if not table_config.signatures_match(expected, actual):
-            raise SpecMismatchError(
-                f"the replay buffer in {where} holds items of another spec.\n"
-                f"  data_spec of this run: {table_config.describe_signature(expected)}\n"
-                f"  spec of the buffer:    {table_config.describe_signature(actual)}"
-            )
-
-    def _start_from_checkpoint(self, checkpoint_path: str) -> None:
-        try:
-            found = checkpoint_files.inspect_table(checkpoint_path, self._table_name)
-        except checkpoint_files.CheckpointFormatError as e:
-            raise ValueError(str(e)) from None
-        self._check_signature(found.signature, f"checkpoint {checkpoint_path}")
-        if found.sequence_length not in (None, self._sequence_length):
-            raise ValueError(
-                f"checkpoint {checkpoint_path} holds sequences of {found.sequence_length} "
-                f"steps, but sequence_length={self._sequence_length}"
-            )
-        restore_path = os.path.join(
-            self._store.restore_root(self._instance_id), "checkpoint"
-        )
-        counts = checkpoint_files.write_reconfigured_copy(
-            checkpoint_path,
-            restore_path,
-            self._table_name,
-            self._build_table().info,
-            self._capacity,
-            table=found,
-        )
-        found_items = found.num_items
-        del found  # Its item protos: hundreds of MB for a million items.
-        staging = self._store.staging_root(self._instance_id)
-        os.makedirs(staging)
-        self._server = reverb.Server(
-            tables=[self._build_table()],
-            port=self._port,
-            checkpointer=reverb.checkpointers.DefaultCheckpointer(
-                path=staging, fallback_checkpoint_path=restore_path
-            ),
-        )
-        # The server holds everything in memory now.
-        self._store.remove_restore_copy(self._instance_id)
-        self._finish_start()
-        loaded = self.num_frames()
-        if loaded != counts["items"]:
-            raise RuntimeError(
-                f"restored {loaded} items from {checkpoint_path}, expected {counts['items']}"
-            )
-        if counts["dropped"]:
-            logging.warning(
-                "Dropped the %d oldest of %d items of %s to fit capacity %d.",
-                counts["dropped"],
-                found_items,
-                checkpoint_path,
-                self._capacity,
-            )
-        logging.info(
-            "Loaded %d frames from %s (capacity %d).",
-            loaded,
-            checkpoint_path,
-            self._capacity,
-        )
-        self._loaded_from = checkpoint_path
-
-    def _write_metadata(self) -> None:
-        sampler = self._build_table().info
-        checkpoints = []
-        for path in self._store.numbered_checkpoints():
-            checkpoints.append(os.path.basename(path))
-        self._store.write_metadata(
-            {
-                "format": 1,
-                "table_name": self._table_name,
-                "capacity": self._capacity,
-                "sequence_length": self._sequence_length,
-                "stride_length": self._stride_length,
-                "data_spec": table_config.describe_signature(self._data_spec),
-                "table": {
-                    "sampler": str(sampler.sampler_options).strip(),
-                    "remover": str(sampler.remover_options).strip(),
-                    "rate_limiter": {
-                        "samples_per_insert": sampler.rate_limiter_info.samples_per_insert,
-                        "min_diff": sampler.rate_limiter_info.min_diff,
-                        "max_diff": sampler.rate_limiter_info.max_diff,
-                        "min_size_to_sample": sampler.rate_limiter_info.min_size_to_sample,
-                    },
-                },
-                "num_checkpoints_to_keep": self._num_checkpoints_to_keep,
-                "checkpoints": checkpoints,
-                "created_at": self._created_at,
-                "updated_at": checkpoint_store.utc_now(),
-                "versions": _package_versions(),
-            }
-        )
-
-
-def whole_item_dataset(
-    server_address: str,
-    table_name: str,
-    data_spec: Any,
-    sequence_length: int,
-    batch_size: int,
-    *,
-    num_workers: int = _SAMPLE_WORKERS,
-    in_flight_per_sample: int = _IN_FLIGHT_PER_SAMPLE,
-    prefetch: int = _PREFETCH_BATCHES,
-    rate_limiter_timeout_ms: int = -1,
-) -> tf.data.Dataset:
-    """Batches of whole items, as `ReverbReplayBuffer.as_dataset` makes them.
-
-    Elements are (Trajectory [batch_size, sequence_length, ...], SampleInfo
-    [batch_size, sequence_length]) tuples, like `as_dataset(sample_batch_size=
-    batch_size, num_steps=sequence_length)`, from one Reverb
-    `TrajectoryDataset` instead of `as_dataset`'s interleave of up to 32.
-    `ReplayBufferManager.get_dataset` uses it; the keyword arguments are the
-    settings bench/bench_sample.py compares.
-
-    Args:
-      server_address: "host:port" of the Reverb server.
-      table_name: The table to sample.
-      data_spec: Nest of `TensorSpec` of one step.
-      sequence_length: Steps per item.
-      batch_size: Items per batch.
-      num_workers: Sampling threads of the dataset's iterator (-1: Reverb's
-        choice).
-      in_flight_per_sample: Samples each worker keeps requested per item of
-        a batch.
-      prefetch: Batches prepared ahead.
-      rate_limiter_timeout_ms: How long sampling waits on the rate limiter
-        before the dataset ends; -1 waits forever.
-
-    Returns:
-      The dataset.
-    """
-    dataset = reverb.TrajectoryDataset(
-        server_address,
-        table_name,
-        dtypes=tf.nest.map_structure(lambda s: s.dtype, data_spec),
-        shapes=tf.nest.map_structure(
-            lambda s: tf.TensorShape([sequence_length]).concatenate(s.shape),
-            data_spec,
-        ),
-        max_in_flight_samples_per_worker=in_flight_per_sample * batch_size,
-        num_workers_per_iterator=num_workers,
-        rate_limiter_timeout_ms=rate_limiter_timeout_ms,
-    )
-
-    def to_experience_and_info(sample: reverb.ReplaySample) -> Tuple[Any, Any]:
-        # as_dataset repeats every scalar of the info along the item's steps.
-        info = tf.nest.map_structure(
-            lambda t: tf.tile(t[:, None], [1, sequence_length]), sample.info
-        )
-        return sample.data, info
-
-    dataset = dataset.batch(batch_size, drop_remainder=True)
-    return dataset.map(to_experience_and_info).prefetch(prefetch)
-
-
-def _find_checkpoint(path: str) -> Tuple[Optional[str], str]:
-    """The newest complete checkpoint in a buffer directory, or `path` itself."""
-    if checkpoint_store.is_complete(path):
-        return path, path
-    return checkpoint_store.CheckpointStore(path).latest_checkpoint(), path

@@ -16,7 +16,7 @@ In gin, reference the function without calling it:
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import gin
 import reverb
@@ -151,8 +151,57 @@ def describe_signature(signature: Any) -> str:
     return "{" + "; ".join(parts) + "}"
 
 
-def signatures_match(expected: Any, actual: Any) -> bool:
-    """Whether two signatures describe the same tensors (paths, dtypes, shapes)."""
+def signatures_match(
+    expected: Any, actual: Any, sequence_length: Optional[int] = None
+) -> bool:
+    """Whether two signatures describe the same tensors (paths, dtypes, shapes).
+
+    With `sequence_length`, an outer (time) dimension of `actual` fixed to
+    that length matches the unknown one of `expected`: TF-Agents' examples
+    write signatures with `add_outer_dim(spec, sequence_length)`.
+    """
     if expected is None or actual is None:
         return expected is None and actual is None
-    return flat_spec_fields(expected) == flat_spec_fields(actual)
+    ours, theirs = flat_spec_fields(expected), flat_spec_fields(actual)
+    if len(ours) != len(theirs):
+        return False
+    for (path, dtype, shape), (their_path, their_dtype, their_shape) in zip(
+        ours, theirs
+    ):
+        if (path, dtype) != (their_path, their_dtype):
+            return False
+        if shape == their_shape:
+            continue
+        if shape is None or their_shape is None or len(shape) != len(their_shape):
+            return False
+        outer_ok = shape[0] is None and their_shape[0] in (None, sequence_length)
+        if not (outer_ok and shape[1:] == their_shape[1:]):
+            return False
+    return True
+
+
+def columns_match(data_spec: Any, columns: List[Tuple[str, Tuple[int, ...]]]) -> bool:
+    """Whether stored columns ((dtype, step shape) each) hold `data_spec` steps."""
+    flat = tf.nest.flatten(tensor_spec.from_spec(data_spec))
+    if len(flat) != len(columns):
+        return False
+    return all(
+        spec.dtype.name == dtype and tuple(spec.shape.as_list()) == tuple(shape)
+        for spec, (dtype, shape) in zip(flat, columns)
+    )
+
+
+def describe_columns(
+    columns: List[Tuple[str, Tuple[int, ...]]], data_spec: Any = None
+) -> str:
+    """A one-line rendering of stored columns, named by `data_spec` where it fits."""
+    names = [f"column {i}" for i in range(len(columns))]
+    if data_spec is not None:
+        paths = [path for path, _, _ in flat_spec_fields(data_spec)]
+        if len(paths) == len(columns):
+            names = [path or "<root>" for path in paths]
+    parts = [
+        f"{name}: {dtype}[{','.join(['None', *map(str, shape)])}]"
+        for name, (dtype, shape) in zip(names, columns)
+    ]
+    return "{" + "; ".join(parts) + "}"

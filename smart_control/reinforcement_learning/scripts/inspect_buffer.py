@@ -1,11 +1,18 @@
 """Loads a replay buffer directory back and reports what it holds.
 
-    python -m smart_control.reinforcement_learning.scripts.inspect_buffer --root_dir=PATH
+    python -m smart_control.reinforcement_learning.scripts.inspect_buffer \
+        --root_dir=PATH [--table_name=NAME]
 
-Prints the buffer's metadata, its checkpoints, then restores the newest
-checkpoint into a fresh Reverb server (read-only: nothing in PATH changes),
-samples one batch and prints its shapes and reward statistics. The data spec
-is read from the checkpoint itself, so no gin config is needed.
+PATH is a buffer directory of this project, a plain Reverb checkpoint root
+(such as the reference smart_control's starter buffers) or one checkpoint.
+Prints the buffer's metadata and checkpoints, then restores the newest
+checkpoint that verifies (falling back to older ones, with one warning line,
+exactly as `load_replay_buffer` does) into a fresh Reverb server in a scratch
+directory, so nothing in PATH changes; samples one batch and prints its shapes
+and reward statistics. The data spec is read from the checkpoint itself (its
+signature, or for checkpoints written without one, the stored data), so no gin
+config is needed. `--table_name` picks the table of a checkpoint that holds
+several.
 """
 
 from __future__ import annotations
@@ -22,7 +29,47 @@ binary.define_common_flags(
     root_dir_help="The buffer directory (or one checkpoint) to inspect."
 )
 flags.DEFINE_integer("batch_size", 256, "Items to sample for the statistics.")
+flags.DEFINE_string(
+    "table_name",
+    None,
+    "The table to inspect; default: the buffer's own, or the checkpoint's only one.",
+)
 FLAGS = flags.FLAGS
+
+
+def _populate_line(buffer_dir: str) -> str:
+    path = os.path.join(buffer_dir, "populate.json")
+    try:
+        with open(path, "rb") as f:
+            state = json.loads(f.read().decode("utf-8"))
+        return f"{state['status']}, {len(state['runs'])}/{state['num_runs']} runs"
+    except FileNotFoundError:
+        return ""
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"unreadable {path} ({type(e).__name__})"
+
+
+def _read_newest(candidates, table_name, preferred, checkpoint_files):
+    """The first candidate whose table reads: (candidate, table, spec)."""
+    for candidate in candidates:
+        if candidate.problem:
+            continue
+        try:
+            table = checkpoint_files.inspect_table(
+                candidate.path, table_name, preferred=preferred
+            )
+            if table.signature is not None:
+                spec = checkpoint_files.step_spec_from_signature(table.signature)
+            elif table.items:
+                spec = checkpoint_files.step_spec_from_columns(
+                    checkpoint_files.stored_column_specs(candidate.path, table.items[0])
+                )
+            else:
+                continue
+        except checkpoint_files.CheckpointFormatError:
+            continue  # The load below reports it, and falls back.
+        return candidate, table, spec
+    return None
 
 
 def main(argv):
@@ -39,63 +86,77 @@ def main(argv):
         from smart_control.reinforcement_learning.replay_buffer import (
             checkpoint_files,
             checkpoint_store,
+            loading,
+            metadata,
             replay_buffer,
         )
-    store = checkpoint_store.CheckpointStore(buffer_dir)
-    latest = (
-        buffer_dir
-        if checkpoint_store.is_complete(buffer_dir)
-        else store.latest_checkpoint()
+    meta = metadata.read(os.path.join(buffer_dir, checkpoint_store.METADATA_FILE)) or {}
+    preferred = meta.get("table_name", replay_buffer.DEFAULT_TABLE_NAME)
+    candidates = loading.find_candidates(
+        buffer_dir, checkpoint_store.CheckpointStore(buffer_dir), None, None
     )
-    if latest is None:
+    newest = _read_newest(candidates, FLAGS.table_name, preferred, checkpoint_files)
+    if newest is None:
         raise binary.UserError(
-            f"no complete replay buffer checkpoint found in {buffer_dir}"
+            f"no readable, non-empty replay buffer checkpoint in {buffer_dir}"
         )
-    metadata = store.read_metadata() or {}
-    table_name = metadata.get("table_name", replay_buffer.DEFAULT_TABLE_NAME)
-    table = checkpoint_files.inspect_table(latest, table_name)
+    candidate, table, data_spec = newest
     print(f"Buffer {buffer_dir}")
     for key in ("capacity", "sequence_length", "data_spec", "created_at", "updated_at"):
-        if key in metadata:
-            print(f"  {key}: {metadata[key]}")
+        if key in meta:
+            print(f"  {key}: {meta[key]}")
+    print(f"  checkpoints: {', '.join(c.name for c in reversed(candidates))}")
+    signature = "signature" if table.signature is not None else "no signature"
+    print(f"  table: {table.name!r} ({signature})")
     print(
-        f"  checkpoints: {', '.join(os.path.basename(p) for p in store.all_checkpoints())}"
+        f"  newest readable: {candidate.path} ({table.num_items} items, "
+        f"max_size {table.max_size})"
     )
-    print(f"  newest: {latest} ({table.num_items} items, max_size {table.max_size})")
-    populate = os.path.join(buffer_dir, "populate.json")
-    if os.path.exists(populate):
-        with open(populate) as f:
-            state = json.load(f)
-        print(
-            f"  populate: {state['status']}, {len(state['runs'])}/{state['num_runs']} runs"
-        )
+    populate = _populate_line(buffer_dir)
+    if populate:
+        print(f"  populate: {populate}")
 
-    data_spec = checkpoint_files.step_spec_from_signature(table.signature)
     with tempfile.TemporaryDirectory() as scratch:
         manager = replay_buffer.ReplayBufferManager(
             data_spec,
-            max(table.num_items, 1),
+            # Room for an older fallback checkpoint too (its table's size).
+            max(table.num_items, table.max_size, 1),
             scratch,
             sequence_length=table.sequence_length or 2,
-            table_name=table_name,
+            allow_shrink=True,  # An older fallback may hold more items.
         )
         with manager:
-            manager.load_replay_buffer(source_dir=latest)
-            print(f"Loaded back: {manager.num_frames()} frames")
+            manager.load_replay_buffer(source_dir=buffer_dir, table_name=table.name)
+            print(
+                f"Loaded back: {manager.num_frames()} frames from "
+                f"{manager.loaded_checkpoint}"
+            )
             if manager.num_frames():
                 experience, _ = next(
                     iter(manager.get_dataset(batch_size=FLAGS.batch_size))
                 )
-                reward = experience.reward.numpy()
-                print(
-                    f"  sampled batch: observation {tuple(experience.observation.shape)}, "
-                    f"action {tuple(experience.action.shape)}"
+                # Without a signature the steps are a flat tuple of columns.
+                prefix = "column " if table.signature is None else ""
+                shapes = ", ".join(
+                    f"{prefix}{path}: {tuple(t.shape)}"
+                    for path, t in _named_leaves(experience)
                 )
-                print(
-                    f"  reward: mean {np.mean(reward):.4f}, min {np.min(reward):.4f}, "
-                    f"max {np.max(reward):.4f}"
-                )
+                print(f"  sampled batch: {shapes}")
+                reward = getattr(experience, "reward", None)
+                if reward is not None:
+                    reward = reward.numpy()
+                    print(
+                        f"  reward: mean {np.mean(reward):.4f}, min "
+                        f"{np.min(reward):.4f}, max {np.max(reward):.4f}"
+                    )
     return 0
+
+
+def _named_leaves(nest):
+    import tree
+
+    for path, leaf in tree.flatten_with_path(nest):
+        yield "/".join(str(p) for p in path) or "<root>", leaf
 
 
 if __name__ == "__main__":

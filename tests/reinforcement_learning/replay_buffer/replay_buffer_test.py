@@ -1,6 +1,5 @@
 """ReplayBufferManager against real Reverb servers and real checkpoints on disk."""
 
-import hashlib
 import logging
 import os
 import shutil
@@ -27,22 +26,11 @@ from tests.reinforcement_learning.replay_buffer.buffer_testing import (
     make_spec,
     make_step,
     stored_first_ids,
+    tree_digest,
     write_steps,
 )
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-
-
-def _tree_digest(path):
-    digest = hashlib.sha256()
-    for dirpath, dirnames, filenames in sorted(os.walk(path)):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            digest.update(os.path.relpath(full, path).encode())
-            with open(full, "rb") as f:
-                digest.update(f.read())
-    return digest.hexdigest()
 
 
 @pytest.fixture
@@ -189,9 +177,9 @@ def test_load_with_another_sequence_length_is_refused(tmp_path, spec):
 
 def test_load_into_smaller_capacity_keeps_newest_items(tmp_path, spec, caplog):
     source = _filled_buffer(tmp_path / "starter", spec, steps=41)  # 40 items: ids 0..39
-    before = _tree_digest(tmp_path / "starter")
+    before = tree_digest(tmp_path / "starter")
     caplog.set_level(logging.WARNING)
-    with ReplayBufferManager(spec, 10, tmp_path / "run") as manager:
+    with ReplayBufferManager(spec, 10, tmp_path / "run", allow_shrink=True) as manager:
         manager.load_replay_buffer(source_dir=tmp_path / "starter")
         assert manager.num_frames() == 10
         assert stored_first_ids(manager) == set(range(30, 40))
@@ -203,7 +191,7 @@ def test_load_into_smaller_capacity_keeps_newest_items(tmp_path, spec, caplog):
         manager.flush()
         assert stored_first_ids(manager) == set(range(32, 40)) | {1000, 1001}
     assert "Dropped the 30 oldest of 40 items" in caplog.text
-    assert _tree_digest(tmp_path / "starter") == before, (
+    assert tree_digest(tmp_path / "starter") == before, (
         "the source checkpoint was modified"
     )
     assert os.path.isdir(source)

@@ -1,0 +1,70 @@
+"""The replay buffer's exceptions and argument checks, shared by its modules.
+
+Every error meant for a user says what is wrong in its first line (the
+binaries print only that line): the file or directory, the numbers, and the
+setting to change.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+
+class NoCheckpointFoundError(FileNotFoundError):
+    """`load_replay_buffer()` found no complete checkpoint."""
+
+
+class SpecMismatchError(ValueError):
+    """A checkpoint or server holds items of another spec than `data_spec`."""
+
+
+class CheckpointVerificationError(ValueError):
+    """Checkpoints exist, but none holds what it should (corrupt or short).
+
+    Deliberately not a `FileNotFoundError`: callers that start an empty buffer
+    when there is no checkpoint must not do so when there are damaged ones.
+    """
+
+
+class BufferDirLockedError(RuntimeError):
+    """Another live process runs a replay buffer server writing to this directory."""
+
+
+class PortInUseError(ConnectionError):
+    """The local server cannot listen on the port asked for."""
+
+
+class CapacityTooSmallError(ValueError):
+    """Loading would drop stored items to fit `capacity` (see `allow_shrink`)."""
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """`value` if it is an integer >= `minimum` (bools are not integers here).
+
+    Raises:
+      ValueError: Naming `name` and the value otherwise.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value: Any, minimum: float) -> float:
+    """`value` as a float if it is a finite real number >= `minimum`.
+
+    Raises:
+      ValueError: Naming `name` and the value otherwise.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not value >= minimum  # also refuses NaN
+        or value == float("inf")
+    ):
+        raise ValueError(f"{name} must be a finite number >= {minimum}, got {value!r}")
+    return float(value)
