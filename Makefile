@@ -47,7 +47,7 @@ run: $(STAMP)
 # A small local capacity sweep sharing one starter buffer.
 sweep-demo: $(STAMP)
 	$(PY) -m launchers.sweep --gin_file=experiments/sweep_demo.gin --root_dir=runs/sweep_demo \
-	    --sweep='ReplayBufferManager.capacity=[2000, 20000]' --max_parallel=2
+	    --sweep='ReplayBufferManager.capacity=[2500, 25000]' --max_parallel=2
 
 # The performance suite (6-8 minutes on 2 cores); BENCH_ARGS=--full adds
 # the heavy variants and the sweep (see bench/README.md).

@@ -69,9 +69,7 @@ def test_the_wheel_holds_every_shipped_gin_file(installed):
     assert shipped and found == shipped
 
 
-def test_binaries_find_the_shipped_configs_from_another_directory(
-    installed, tmp_path
-):
+def test_binaries_find_the_shipped_configs_from_another_directory(installed, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     check = _run(

@@ -27,8 +27,11 @@ class CheckpointVerificationError(ValueError):
     """
 
 
-class BufferDirLockedError(RuntimeError):
-    """Another live process runs a replay buffer server writing to this directory."""
+class BufferDirLockedError(BlockingIOError):
+    """Another live process runs a replay buffer server writing to this directory.
+
+    An OSError (the directory is busy), so binaries report it in one line.
+    """
 
 
 class PortInUseError(ConnectionError):

@@ -25,16 +25,21 @@ from absl import flags
 
 from smart_control.reinforcement_learning.utils import binary
 
-binary.define_common_flags(
-    root_dir_help="The buffer directory (or one checkpoint) to inspect."
-)
-flags.DEFINE_integer("batch_size", 256, "Items to sample for the statistics.")
-flags.DEFINE_string(
-    "table_name",
-    None,
-    "The table to inspect; default: the buffer's own, or the checkpoint's only one.",
-)
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this binary's flags (called by `run`, never on import)."""
+    binary.define_common_flags(
+        root_dir_help="The buffer directory (or one checkpoint) to inspect."
+    )
+    flags.DEFINE_integer("batch_size", 256, "Items to sample for the statistics.")
+    flags.DEFINE_string(
+        "table_name",
+        None,
+        "The table to inspect; default: the buffer's own, or the checkpoint's only "
+        "one.",
+    )
 
 
 def _populate_line(buffer_dir: str) -> str:
@@ -73,8 +78,7 @@ def _read_newest(candidates, table_name, preferred, checkpoint_files):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise binary.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    binary.check_no_arguments(argv)
     if not FLAGS.root_dir:
         raise binary.UserError("--root_dir is required")
     buffer_dir = os.path.abspath(os.path.expanduser(FLAGS.root_dir))
@@ -159,5 +163,11 @@ def _named_leaves(nest):
         yield "/".join(str(p) for p in path) or "<root>", leaf
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console entry point (smart-control-inspect-buffer)."""
+    define_flags()
     binary.run(main, network=binary.PRIVATE)
+
+
+if __name__ == "__main__":
+    run()

@@ -43,7 +43,7 @@ from smart_control.reinforcement_learning.training import (
     run_dir,
 )
 from smart_control.reinforcement_learning.training.config import TrainConfig
-from smart_control.reinforcement_learning.utils import clock
+from smart_control.reinforcement_learning.utils import clock, faults
 
 # (buffer checkpoint for the commit record, items in the buffer)
 BufferCheckpointFn = Callable[[], Tuple[Optional[str], int]]
@@ -223,6 +223,7 @@ class TrainingCore:
         """Buffer checkpoint, its record, then the learner checkpoint."""
         step = self.step
         buffer_checkpoint, frames = self._checkpoint_buffer()
+        faults.reached(faults.TRAIN_COMMIT_BUFFER)
         env_steps, episodes = self._counters()
         run_dir.write_commit_record(
             self.root_dir,
@@ -234,7 +235,9 @@ class TrainingCore:
                 replay_buffer_frames=frames,
             ),
         )
+        faults.reached(faults.TRAIN_COMMIT_RECORD)
         self.learner.save_checkpoint()
+        faults.reached(faults.TRAIN_COMMIT_DONE)
         run_dir.prune_commit_records(self.root_dir, self.learner.checkpoint_steps())
         self.last_commit_step = step
         logging.info(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import gin
 import tensorflow as tf
@@ -217,6 +217,9 @@ class _EmbeddedLoop:
         self.manager = builder.make_replay_manager(
             self.env,
             checkpoint_dir=run_dir.path(self.root_dir, run_dir.REPLAY_BUFFER_DIR),
+            # Read at every prune: retention never deletes the buffer
+            # checkpoint of the newest commit on disk.
+            protected_checkpoints=lambda: _committed_buffer_checkpoint(self.root_dir),
         )
         train_step = train_utils.create_train_step()
         self.agent = builder.make_agent(
@@ -262,13 +265,14 @@ class _EmbeddedLoop:
     def _open_replay_buffer(self, commit: Optional[run_dir.Commit]) -> None:
         if commit is not None:
             source = run_dir.path(self.root_dir, commit.replay_buffer_checkpoint)
-            self._opened = self.manager.load_replay_buffer(source_dir=source)
-            loaded = self.manager.num_frames()
-            if loaded != commit.replay_buffer_frames:
-                raise run_dir.RunDirError(
-                    f"the replay buffer checkpoint {source} holds {loaded} items, the "
-                    f"commit record says {commit.replay_buffer_frames}"
-                )
+            # Exactly the committed checkpoint, with the item count its record
+            # names: no fallback to an older buffer behind the learner's.
+            self._opened = self.manager.load_replay_buffer(
+                source_dir=source,
+                expected_items={
+                    os.path.basename(source): commit.replay_buffer_frames
+                },
+            )
         elif self.starter_buffer:
             self._load_starter_buffer()
             self.result.starter_buffer = self.starter_buffer
@@ -437,3 +441,11 @@ class _EmbeddedLoop:
         result.replay_buffer_frames = done["replay_buffer_frames"]
         result.last_eval = self.core.last_eval
         result.done = done
+
+
+def _committed_buffer_checkpoint(root_dir: str) -> List[str]:
+    """The buffer checkpoint the newest commit names (none for a fresh run)."""
+    commit = run_dir.committed(root_dir)
+    if commit is None or not commit.replay_buffer_checkpoint:
+        return []
+    return [commit.replay_buffer_checkpoint]

@@ -81,11 +81,10 @@ class UserError(Exception):
 _USER_ERRORS = (
     UserError,
     ValueError,
-    FileNotFoundError,
-    FileExistsError,
-    PermissionError,
-    ConnectionError,
-    network_isolation.PortInUseError,
+    # Every filesystem and OS error (missing files, permissions, a full or
+    # read-only disk, a busy buffer directory, a port in use): its message
+    # names the path or port and the cause.
+    OSError,
 )
 
 

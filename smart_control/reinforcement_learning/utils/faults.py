@@ -27,6 +27,13 @@ Points defined so far (add new ones here, with where they sit):
                               checkpoint).
   populate.run.recorded       `populate_starter_buffer`: populate.json has
                               just recorded a finished run and its checkpoint.
+  train.commit.buffer         `TrainingCore.commit()`: the replay buffer
+                              checkpoint is written; no record names it yet.
+  train.commit.record         `TrainingCore.commit()`: its commit record is
+                              written; the learner checkpoint is not (so the
+                              record is not a commit yet).
+  train.commit.done           `TrainingCore.commit()`: the learner checkpoint
+                              (the commit point) is written.
 """
 
 from __future__ import annotations
@@ -41,10 +48,16 @@ ENV_VAR = "SMART_CONTROL_FAULT"
 BUFFER_CHECKPOINT_ADOPTED = "buffer.checkpoint.adopted"
 BUFFER_CHECKPOINT_PRUNED = "buffer.checkpoint.pruned"
 POPULATE_RUN_RECORDED = "populate.run.recorded"
+TRAIN_COMMIT_BUFFER = "train.commit.buffer"
+TRAIN_COMMIT_RECORD = "train.commit.record"
+TRAIN_COMMIT_DONE = "train.commit.done"
 KNOWN_POINTS = (
     BUFFER_CHECKPOINT_ADOPTED,
     BUFFER_CHECKPOINT_PRUNED,
     POPULATE_RUN_RECORDED,
+    TRAIN_COMMIT_BUFFER,
+    TRAIN_COMMIT_RECORD,
+    TRAIN_COMMIT_DONE,
 )
 
 # (value of the variable the plan was parsed from, {point: k}); parsed on first

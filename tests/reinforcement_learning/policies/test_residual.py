@@ -106,6 +106,8 @@ def test_one_gin_switch():
         skip_unknown=False,
     )
     # Every stage's ENV is the wrapped building.
-    assert gin.query_parameter("%ENV").selector == "create_residual_building_environment"
+    assert (
+        gin.query_parameter("%ENV").selector == "create_residual_building_environment"
+    )
     env = residual_action.create_residual_building_environment(seed=0)
     assert residual_action.is_residual(env) and env.max_correction == 0.3

@@ -5,8 +5,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
+import pytest
 from tf_agents.policies import random_py_policy
 from tf_agents.train import actor
 from tf_agents.train.utils import train_utils
@@ -146,8 +146,10 @@ def test_starter_buffer_run_then_rerun_does_nothing(tmp_path):
         f"--root_dir={root}",
         *TINY,
         f"--starter_buffer={starter}",
-        # Smaller than the starter buffer: its newest 100 items are loaded.
+        # Smaller than the starter buffer: its newest 100 items are loaded,
+        # as asked for explicitly.
         "--gin_bindings=ReplayBufferManager.capacity = 100",
+        "--gin_bindings=ReplayBufferManager.allow_shrink = True",
         "--gin_bindings=train_eval.initial_collect_steps = 100",
         "--gin_bindings=TrainConfig.num_train_steps = 50",
     ]
@@ -180,45 +182,44 @@ def test_starter_buffer_run_then_rerun_does_nothing(tmp_path):
     assert _files(root) == before
 
 
-def test_resume_after_sigkill_continues_from_the_last_commit(tmp_path):
+@pytest.mark.parametrize(
+    "fault",
+    [
+        # Killed once the buffer checkpoint of the 2nd commit exists, before
+        # its record: the 1st commit stands.
+        "train.commit.buffer:2",
+        # Killed between the record and the learner checkpoint: the record is
+        # no commit; the 1st stands.
+        "train.commit.record:2",
+        # Killed right after the 2nd commit.
+        "train.commit.done:2",
+    ],
+)
+def test_killed_at_a_commit_resumes_from_the_last_one(tmp_path, fault):
     root = tmp_path / "run"
     command = [
         f"--root_dir={root}",
         *TINY,
         "--gin_bindings=train_eval.initial_collect_steps = 50",
-        "--gin_bindings=TrainConfig.num_train_steps = 350",
+        "--gin_bindings=TrainConfig.num_train_steps = 200",
         "--gin_bindings=TrainConfig.checkpoint_interval = 50",
+        "--gin_bindings=ReplayBufferManager.num_checkpoints_to_keep = 1",
     ]
-    process = subprocess.Popen(
+    killed = subprocess.run(
         _command(*command),
         cwd=REPO,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env={**_env(), "SMART_CONTROL_FAULT": fault},
+        capture_output=True,
         text=True,
+        timeout=600,
     )
-    deadline = time.monotonic() + 200
-    commit = None
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                commit = run_dir.committed(str(root))
-            except run_dir.RunDirError:
-                commit = None  # A record is being written right now.
-            if commit is not None and commit.train_step >= 50:
-                break
-            time.sleep(0.1)
-        assert process.poll() is None, "the run ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.kill()
-        process.communicate()
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert not (root / run_dir.DONE_FILE).exists()
     commit = run_dir.committed(str(root))
-    assert 50 <= commit.train_step < 350
-    # A record of a learner checkpoint that was never saved, as a kill
-    # between the two leaves: not a commit.
-    run_dir.write_commit_record(str(root), run_dir.Commit(5000, 9999, 0, None, 0))
+    expected = 100 if fault.startswith("train.commit.done") else 50
+    assert commit.train_step == expected
+    # Retention kept the checkpoint the commit names, though it keeps only one.
+    assert (root / commit.replay_buffer_checkpoint / "DONE").exists()
 
     resumed = _run(*command)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -228,8 +229,8 @@ def test_resume_after_sigkill_continues_from_the_last_commit(tmp_path):
     ) in resumed.stderr
     assert "Initial collection" not in resumed.stderr
     done = json.loads((root / run_dir.DONE_FILE).read_text())
-    assert done["train_step"] == 350
+    assert done["train_step"] == 200
     # One env step per train step after the restart, from the commit's env
     # step on: no initial collection was repeated.
-    assert done["env_steps"] == commit.env_steps + (350 - commit.train_step)
+    assert done["env_steps"] == commit.env_steps + (200 - commit.train_step)
     assert "Resumed from train step" in resumed.stdout
