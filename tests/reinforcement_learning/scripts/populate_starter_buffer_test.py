@@ -345,11 +345,16 @@ def test_overwrite_with_a_busy_port_deletes_nothing(tmp_path, existing_buffer):
                 f"--root_dir={buffer_dir}",
                 "--overwrite",
                 "--noprogress",
+                # The port is busy in this namespace, not in a private one.
+                "--network=shared",
                 f"--gin_bindings=ReplayBufferManager.port = {port}",
             ]
         )
-    line = _one_error_line(done)
-    assert f"port {port}" in line, line
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    # The shared-network warning, then the one error line.
+    assert done.returncode == 1 and len(lines) == 2, done.stderr[-3000:]
+    assert lines[0].startswith("warning: --network=shared"), lines
+    assert lines[1].startswith("error:") and f"port {port}" in lines[1], lines
     assert _digest_without_lock(buffer_dir) == before
 
 
