@@ -8,13 +8,14 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
 PYTEST_ARGS ?=
 
-.PHONY: install test lint format run run-long sweep-demo bench clean help
+.PHONY: install test test-fast lint format run run-long sweep-demo bench clean help
 
 help:
 	@echo "make run    - quickstart: the main job end to end on the embedded default"
 	@echo "make run-long - the building experiment trained until it beats the schedule"
 	@echo "make sweep-demo - a small local capacity sweep"
 	@echo "make test   - the test suite (installs .venv first if needed)"
+	@echo "make test-fast - the fast tier: no slow or Slurm tests (under 5 min on 2 cores)"
 	@echo "make lint   - ruff check + format check"
 	@echo "make bench  - performance suite, writes bench/results/latest.json"
 
@@ -30,6 +31,12 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The fast tier: the pure and in-process tests, without the `slow` ones
+# (binaries and launchers in subprocesses, training runs) and the `slurm` ones
+# (a real Slurm); `make test` above runs everything and is what CI runs.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not slurm" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -340,6 +340,7 @@ def test_sweep_over_the_building_populates_and_evaluates_each_building(
             assert {e["length"] for e in episodes} == {86400 // step_s}
 
 
+@pytest.mark.slurm
 def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):
     root = tmp_path / "slurm_sweep"
     env = dict(os.environ, **slurm_cluster.env)

@@ -233,6 +233,7 @@ def test_load_applies_this_managers_sampler_and_rate_limiter(tmp_path, spec):
         assert experience.observation.shape == (4, 2, 4)
 
 
+@pytest.mark.slow
 def test_second_process_loads_what_the_first_checkpointed(tmp_path, spec):
     buffer_dir = tmp_path / "buf"
     writer = textwrap.dedent(

@@ -62,6 +62,7 @@ def _building_data_spec():
     return tensor_spec.from_spec(policy.trajectory_spec)
 
 
+@pytest.mark.slow
 def test_the_guides_command_verbatim_fills_a_buffer_that_loads(tmp_path):
     # The guide runs `python scripts/...` from smart_control/reinforcement_learning/;
     # a `scripts` link in a scratch directory keeps the buffer out of the tree.
@@ -100,6 +101,7 @@ def test_the_guides_command_verbatim_fills_a_buffer_that_loads(tmp_path):
         assert experience.observation.shape == (32, 2, 18)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_repeats_no_run(tmp_path):
     args = [
         "-m",
@@ -136,6 +138,7 @@ def test_resume_after_kill_repeats_no_run(tmp_path):
     assert state["frames"] == expected["frames"] == 6 * 95
 
 
+@pytest.mark.slow
 def test_same_seed_same_contents_other_seed_other_contents(tmp_path):
     common = ["-m", MODULE, "--steps_per_run=48", "--num_runs=2", "--noprogress"]
     hashes = []
@@ -146,6 +149,7 @@ def test_same_seed_same_contents_other_seed_other_contents(tmp_path):
     assert hashes[0] == hashes[1] != hashes[2]
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_an_existing_buffer(tmp_path):
     common = [
         "-m",
@@ -171,6 +175,7 @@ def existing_buffer(tmp_path_factory):
     return buffer_dir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "extra, code, message",
     [
