@@ -85,10 +85,10 @@ from smart_control.reinforcement_learning.distributed.slurm_resources import (  
     RoleResources,
     SlurmJobSettings,
 )
-from smart_control.reinforcement_learning.utils import clock
+from smart_control.reinforcement_learning.utils import clock, run_files
 
 SLURM_DIR = "slurm"
-LOGS_DIR = "logs"
+LOGS_DIR = run_files.LOGS_DIR
 SPEC_FILE = "job.json"
 SCRIPT_FILE = "job.sbatch"
 HISTORY_FILE = "jobs.jsonl"
