@@ -53,6 +53,10 @@ Resources are gin settings, scoped by role name:
     server/RestartPolicy.stop_timeout_s = 300    # time for the final checkpoint
     SlurmJobSettings.partition = "cpu"
     SlurmJobSettings.time_limit_min = 720
+
+This module submits, waits and reports; the roles, job.json and the batch
+script are launchers/slurm_job_script.py, the Slurm commands
+launchers/slurm_commands.py.
 """
 
 from __future__ import annotations
