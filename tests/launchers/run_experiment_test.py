@@ -275,7 +275,7 @@ def test_two_point_sweep_killed_and_resumed(tmp_path, experiment):
     with open(root / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["ReplayBufferManager.capacity"] for r in rows] == ["500", "1000"]
-    assert all(r["status"] == "complete" and r["return"] for r in rows)
+    assert all(r["status"] == "complete" and r["policy/return/mean"] for r in rows)
     assert (root / "return.png").stat().st_size > 0
     assert "Best:" in (root / "summary.md").read_text()
     # Both points trained from the one shared starter buffer.
@@ -373,7 +373,7 @@ def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):
         ("500", "complete"),
         ("1000", "complete"),
     ]
-    assert all(r["return"] for r in rows)
+    assert all(r["policy/return/mean"] for r in rows)
     assert len(os.listdir(root / "starter_buffers")) == 1
     # submitit's own files (sbatch script, task results) are kept beside the sweep.
     assert any(
