@@ -606,9 +606,18 @@ def run_seeds(
     return record
 
 
+def _ordered_stages(record: Dict[str, Any]) -> List[Any]:
+    """(name, stage) in run order (run.json is written with sorted keys)."""
+    order = list(experiment.STAGES)
+    return sorted(
+        record.get("stages", {}).items(),
+        key=lambda item: order.index(item[0]) if item[0] in order else len(order),
+    )
+
+
 def _stage_times(record: Dict[str, Any]) -> str:
     parts = []
-    for name, stage in record.get("stages", {}).items():
+    for name, stage in _ordered_stages(record):
         took = f" {stage['wall_time_s']:.0f} s" if "wall_time_s" in stage else ""
         parts.append(f"{name} {stage['status']}{took}")
     return ", ".join(parts)
@@ -620,7 +629,7 @@ def _print_summary(
     next_experiment: Optional[summary.NextExperiment] = None,
 ) -> None:
     print(f"Run {record['status']}: {root_dir}")
-    for name, stage in record["stages"].items():
+    for name, stage in _ordered_stages(record):
         took = f" in {stage['wall_time_s']} s" if "wall_time_s" in stage else ""
         print(f"  {name:9s} {stage['status']}{took}")
         if stage.get("mode") == "distributed":

@@ -378,7 +378,9 @@ def results_table(
     return [SEED_COLUMN, STATISTIC_COLUMN, "status", *metric_columns], rows
 
 
-def write_csv(path: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]):
+def write_csv(
+    path: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
     """Writes rows atomically (missing cells empty, None empty)."""
     tmp = path + ".tmp"
     with open(tmp, "w", newline="") as f:

@@ -301,7 +301,7 @@ def write_plots(
                 metric_key=key,
                 statistic="mean",
                 reference_lines=reference,
-                title=f"{label} against {x_label}: mean across seeds, 95% bootstrap band",
+                title=f"{label}: mean across seeds, 95% bootstrap band",
             )
         )
     return paths
@@ -393,10 +393,10 @@ def format_summary(
         )
         lines += [
             "",
-            f"Best ({'lowest' if pick is min else 'highest'} "
-            f"{metric_table.metric(metric).label} IQM): {best.name} "
-            f"({_describe_values(best.values)}), "
-            f"{_iqm_cell(_entry(best.aggregate, metric_table.POLICY, metric), metric)}.",
+            f"Best: {best.name} ({_describe_values(best.values)}), "
+            f"{metric_table.metric(metric).label} IQM "
+            f"{_iqm_cell(_entry(best.aggregate, metric_table.POLICY, metric), metric)} "
+            f"({'lowest' if pick is min else 'highest'} of the points).",
         ]
     if plots:
         lines += [

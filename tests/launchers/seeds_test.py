@@ -489,7 +489,8 @@ def test_sweep_plot_series_and_schedule_reference():
     assert "baseline/cost/mean" in row and "difference/cost/iqm_ci_low" in row
     assert points[0].beats() == (2, 2)
     markdown = sweep_results.format_summary(axis, points, "cost", [0, 1], [])
-    assert "Best (lowest cost IQM): p001" in markdown
+    assert "Best: p001 (ReplayBufferManager.capacity=1000), cost IQM 445.0" in markdown
+    assert "(lowest of the points)" in markdown
 
 
 def test_launchers_load_no_numerical_library_at_import():
