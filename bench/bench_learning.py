@@ -44,8 +44,9 @@ an evaluation every QUICK_EVAL_INTERVAL), in a temporary directory; its rows
 are in group "learning (quick smoke test)", which has no target, and claim
 nothing.
 
-A full run: 6 runs of up to 30,000 SAC steps, roughly 2-3 hours on 2 cores
-(less when the policies beat the schedule early).
+A full run: 6 runs of up to 30,000 SAC steps each, up to a few hours on 2
+cores (issue 13 measured 25,000 SAC steps in about 13 minutes); less when
+the policies beat the schedule early.
 
     PYTHONPATH=. python -m bench.bench_learning [--quick] [--variant=residual]
 """

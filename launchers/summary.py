@@ -129,7 +129,7 @@ def training_progress(run_dir: str) -> Optional[str]:
 
 def _season_verdict_word(result: Optional[verdict.Verdict]) -> str:
     if result is None or result.beats is None:
-        return "no interval"
+        return "no verdict (one episode: no interval)"
     if result.beats:
         return "beats"
     reasons = []
@@ -185,7 +185,7 @@ def format_verdict(
         return "\n".join(lines) + "\n"
     if overall.beats is None:
         lines.append(
-            "Verdict: none: a single evaluation episode gives no interval; "
+            "Verdict: none (a single evaluation episode gives no interval): "
             f"{differences}."
         )
     else:
@@ -194,7 +194,7 @@ def format_verdict(
             f"year-round set yet: {differences}."
         )
     if progress:
-        winning = [season for season, result in seasons.items() if result.beats]
+        winning = [s for s, result in seasons.items() if result and result.beats]
         lines.append(
             f"  It got this far in {progress}"
             + (f"; it beats the schedule in {', '.join(winning)}." if winning else ".")

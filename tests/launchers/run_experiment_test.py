@@ -158,7 +158,9 @@ def test_a_launcher_binding_reaches_every_stage_that_has_its_configurable(
     assert "create_sac_agent" not in populate and "create_sac_agent" not in evaluation
     # The experiment's own settings reached every stage too (one-day episodes).
     assert "populate/BuildingEnvironment.episode_days = 1" in populate
-    assert "BuildingEnvironment.episode_days = 1" in evaluation
+    # The eval stage's episodes are the evaluation set's (it passes their
+    # length to the environment, so BuildingEnvironment.episode_days is unused).
+    assert "evaluation_set.episode_days = 1" in evaluation
     assert _json(root / "run.json")["gin_bindings"] == [
         "reward_function.comfort_weight = 0.3",
         "create_sac_agent.actor_learning_rate = 0.002",
