@@ -619,7 +619,8 @@ def _stage_times(record: Dict[str, Any]) -> str:
     parts = []
     for name, stage in _ordered_stages(record):
         took = f" {stage['wall_time_s']:.0f} s" if "wall_time_s" in stage else ""
-        parts.append(f"{name} {stage['status']}{took}")
+        status = "" if stage["status"] == "complete" else f" {stage['status']}"
+        parts.append(f"{name}{status}{took}")
     return ", ".join(parts)
 
 
@@ -662,7 +663,7 @@ def _print_seeds_summary(
     reports = summary.load_seed_reports(seed_runs.seed_dirs(root_dir, seeds))
     if reports:
         print()
-        print(summary.format_seed_table(summary.aggregate_seeds(reports)), end="")
+        print(summary.format_seed_table(summary.aggregate_seeds(reports)))
         print(summary.format_seed_verdicts(reports, next_experiment), end="")
     outputs = record.get("summary", {})
     for name in ("summary", "results"):
