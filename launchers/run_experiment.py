@@ -70,23 +70,26 @@ run.json records this.
 
 from __future__ import annotations
 
+import functools
 import os
-import re
 import socket
-import subprocess
 import sys
-import time
 from typing import Any, Dict, List, Optional
 
 from absl import flags
 
-from launchers import distributed, experiment, run_records, seed_runs, summary
+from launchers import (
+    experiment,
+    run_records,
+    run_report,
+    seed_runs,
+    stage_runs,
+    summary,
+)
 from smart_control.reinforcement_learning.utils import binary, run_files
 
 FLAGS = flags.FLAGS
 
-SCRIPTS = "smart_control.reinforcement_learning.scripts"
-_ABSL_INFO = re.compile(r"^I\d{4} ")
 RUN_FILE = run_files.RUN_FILE
 STARTER_BUFFER_FILE = run_files.STARTER_BUFFER_FILE
 NOT_BIT_REPRODUCIBLE = (
@@ -167,97 +170,6 @@ def define_flags() -> None:
     )
 
 
-def gin_args(plan: experiment.Plan) -> List[str]:
-    """The gin flags every stage process of the run gets."""
-    return [f"--gin_file={f}" for f in plan.gin_files] + [
-        f"--gin_bindings={b}" for b in plan.bindings
-    ]
-
-
-def starter_buffer_dir(root_dir: str, cache: Optional[str], key: str) -> str:
-    return (
-        os.path.join(cache, key)
-        if cache
-        else os.path.join(root_dir, run_files.STARTER_BUFFER_DIR)
-    )
-
-
-def populate_command(plan: experiment.Plan, buffer_dir: str) -> List[str]:
-    resume = ["--resume"] if os.path.exists(buffer_dir) else []
-    return [
-        sys.executable,
-        "-m",
-        f"{SCRIPTS}.populate_starter_buffer",
-        f"--root_dir={buffer_dir}",
-        "--noprogress",
-        *resume,
-        *gin_args(plan),
-    ]
-
-
-def buffer_is_complete(buffer_dir: str) -> bool:
-    state = run_records.read_json(
-        os.path.join(buffer_dir, run_files.POPULATE_STATE_FILE)
-    )
-    return bool(state) and state.get("status") == "complete"
-
-
-def run_stage(
-    name: str,
-    command: List[str],
-    log_path: str,
-    record: Dict[str, Any],
-    save,
-    echo: bool = True,
-) -> None:
-    """Runs one stage binary, teeing its output to the terminal and its log.
-
-    With `echo` False its output goes to the log only (the eval stage: its
-    table is the run's summary, printed once at the end).
-    """
-    stage = record["stages"].setdefault(name, {})
-    stage.update(
-        status="running", command=command, log=log_path, started_at=run_records.now()
-    )
-    save()
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    started = time.time()
-    print(f"[{name}] {' '.join(command[2:4])} ...", flush=True)
-    with open(log_path, "a") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        try:
-            for line in process.stdout:
-                log.write(line)
-                if echo and not _ABSL_INFO.match(line):  # details stay in the log
-                    sys.stdout.write(f"[{name}] {line}")
-            returncode = process.wait()
-        except KeyboardInterrupt:
-            process.terminate()
-            process.wait(timeout=60)
-            stage.update(status="interrupted", ended_at=run_records.now())
-            save()
-            raise
-    stage.update(
-        ended_at=run_records.now(),
-        wall_time_s=round(time.time() - started, 1),
-        returncode=returncode,
-    )
-    if returncode != 0:
-        stage["status"] = "failed"
-        save()
-        raise binary.UserError(
-            f"stage {name} failed (exit {returncode}); see {log_path}"
-        )
-    stage["status"] = "complete"
-    save()
-
-
 def run(
     root_dir: str,
     plan: experiment.Plan,
@@ -301,7 +213,7 @@ def run(
     with open(os.path.join(root_dir, run_files.EXPERIMENT_CONFIG_FILE), "w") as f:
         f.write(plan.config)
     buffer_dir = (
-        starter_buffer_dir(root_dir, cache, plan.populate_key)
+        stage_runs.starter_buffer_dir(root_dir, cache, plan.populate_key)
         if plan.populate_key
         else None
     )
@@ -311,16 +223,16 @@ def run(
         if "populate" in stages and buffer_dir is None:
             print("[populate] the experiment has no populate stage; skipped")
         elif "populate" in stages:
-            if buffer_is_complete(buffer_dir):
+            if stage_runs.buffer_is_complete(buffer_dir):
                 print(f"[populate] reusing the complete starter buffer {buffer_dir}")
                 record["stages"]["populate"] = {
                     "status": "complete",
                     "reused": buffer_dir,
                 }
             else:
-                run_stage(
+                stage_runs.run_stage(
                     "populate",
-                    populate_command(plan, buffer_dir),
+                    stage_runs.populate_command(plan, buffer_dir),
                     os.path.join(logs, "populate.log"),
                     record,
                     save,
@@ -341,20 +253,23 @@ def run(
                 "path": buffer_dir,
                 "content_hash": state["content_hash"],
             }
-        starter = buffer_dir if buffer_dir and buffer_is_complete(buffer_dir) else None
+        starter = (
+            buffer_dir
+            if buffer_dir and stage_runs.buffer_is_complete(buffer_dir)
+            else None
+        )
         if "train" in stages and mode == "distributed":
-            run_distributed_stage(root_dir, plan, starter, record, save, executor)
+            stage_runs.run_distributed_stage(
+                root_dir, plan, starter, record, save, executor
+            )
         elif "train" in stages:
-            command = [
-                sys.executable,
-                "-m",
-                f"{SCRIPTS}.train",
-                f"--root_dir={train_dir}",
-                *gin_args(plan),
-            ]
-            if starter:
-                command.append(f"--starter_buffer={starter}")
-            run_stage("train", command, os.path.join(logs, "train.log"), record, save)
+            stage_runs.run_stage(
+                "train",
+                stage_runs.train_command(plan, train_dir, starter),
+                os.path.join(logs, "train.log"),
+                record,
+                save,
+            )
         if "eval" in stages:
             policy = os.path.join(train_dir, run_files.GREEDY_POLICY)
             if "train" not in stages and not os.path.isdir(policy):
@@ -362,21 +277,16 @@ def run(
                     "[eval] no trained policy in this run: evaluating the schedule baseline"
                 )
                 policy = "schedule"
-            command = [
-                sys.executable,
-                "-m",
-                f"{SCRIPTS}.eval",
-                f"--policy={policy}",
-                f"--root_dir={os.path.join(root_dir, run_files.EVAL_REPORT_DIR)}",
-                *gin_args(plan),
-            ]
+            command = stage_runs.eval_command(
+                plan, policy, os.path.join(root_dir, run_files.EVAL_REPORT_DIR)
+            )
             log_path = os.path.join(logs, "eval.log")
             print(
                 "[eval] the policy and the schedule on the evaluation set "
                 f"(output: {log_path}; the table follows in the summary)",
                 flush=True,
             )
-            run_stage("eval", command, log_path, record, save, echo=False)
+            stage_runs.run_stage("eval", command, log_path, record, save, echo=False)
     except BaseException:
         record["status"] = "interrupted" if not _failed(record) else "failed"
         record["ended_at"] = run_records.now()
@@ -388,67 +298,6 @@ def run(
     record["ended_at"] = run_records.now()
     save()
     return record
-
-
-def run_distributed_stage(
-    root_dir: str,
-    plan: experiment.Plan,
-    starter_buffer: Optional[str],
-    record: Dict[str, Any],
-    save,
-    executor: str = "local",
-) -> None:
-    """The train stage as server + collectors + trainer processes.
-
-    executor "local": on this machine under launchers/supervisor.py;
-    "slurm": as one Slurm job (launchers/slurm_job.py).
-    """
-    train_dir = os.path.join(root_dir, run_files.TRAIN_STAGE_DIR)
-    stage = record["stages"].setdefault("train", {})
-    stage.update(status="running", started_at=run_records.now())
-    stage.pop("ended_at", None)
-    save()
-    where = "one Slurm job" if executor == "slurm" else "this machine"
-    print(
-        f"[train] distributed on {where}: Reverb server, {plan.num_collectors} "
-        f"collector(s), trainer (logs in {os.path.join(root_dir, run_files.LOGS_DIR)})",
-        flush=True,
-    )
-    started = time.time()
-    try:
-        if executor == "slurm":
-            summary = distributed.run_distributed_train_on_slurm(
-                root_dir, gin_args(plan), starter_buffer, stage, save
-            )
-        else:
-            summary = distributed.run_distributed_train(
-                train_dir,
-                os.path.join(root_dir, run_files.LOGS_DIR),
-                gin_args(plan),
-                starter_buffer,
-                stage,
-                save,
-            )
-    except KeyboardInterrupt:
-        stage.update(status="interrupted", ended_at=run_records.now())
-        save()
-        raise
-    except distributed.supervisor.StartupError as e:
-        stage.update(status="failed", ended_at=run_records.now())
-        save()
-        raise binary.UserError(f"stage train failed to start: {e}") from None
-    stage.update(
-        ended_at=run_records.now(), wall_time_s=round(time.time() - started, 1)
-    )
-    if summary["outcome"] != distributed.supervisor.SUCCESS:
-        stage["status"] = "failed"
-        save()
-        raise binary.UserError(
-            f"stage train failed ({summary.get('reason')}); see "
-            f"{os.path.join(root_dir, run_files.LOGS_DIR)}"
-        )
-    stage["status"] = "complete"
-    save()
 
 
 def _failed(record) -> bool:
@@ -479,7 +328,7 @@ def main(argv):
     # Parsing the experiment imports TensorFlow and the stages' modules: their
     # C++ logs go to <root_dir>/logs/native.log.
     with binary.quiet_native_logs(None):
-        plans = plan_seeds(FLAGS.gin_file, bindings, seeds)
+        plans = seed_runs.plan_seeds(FLAGS.gin_file, bindings, seeds)
     several = len(plans) > 1
     seed_runs.check_layout(os.path.abspath(FLAGS.root_dir), several)
     # Only a checked experiment creates its run directory.
@@ -496,12 +345,13 @@ def main(argv):
             mode=FLAGS.mode,
             executor=FLAGS.executor,
         )
-        _print_summary(root_dir, record, next_experiment)
+        run_report.print_summary(root_dir, record, next_experiment)
         return 0
-    record = run_seeds(
-        root_dir, plans, cache, FLAGS.stages, mode=FLAGS.mode, executor=FLAGS.executor
+    run_one = functools.partial(
+        run, cache=cache, stages=FLAGS.stages, mode=FLAGS.mode, executor=FLAGS.executor
     )
-    _print_seeds_summary(root_dir, record, next_experiment)
+    record = seed_runs.run_seeds(root_dir, plans, run_one, mode=FLAGS.mode)
+    run_report.print_seeds_summary(root_dir, record, next_experiment)
     failed = [s for s, r in record["runs"].items() if r["status"] == "failed"]
     if failed:
         raise binary.UserError(
@@ -509,28 +359,6 @@ def main(argv):
             f"{os.path.join(run_files.seed_run_dir(root_dir, int(failed[0])), run_files.LOGS_DIR)}"
         )
     return 0
-
-
-def plan_seeds(
-    gin_files: List[str], bindings: List[str], seeds: Optional[List[int]]
-) -> Dict[Optional[int], experiment.Plan]:
-    """The experiment planned once per seed ({None: plan} without --seeds).
-
-    Raises:
-      binary.UserError: if seeds are given but the experiment has no SEED
-        macro to bind them to, or a seed's experiment does not plan.
-    """
-    if seeds is None:
-        return {None: experiment.plan(gin_files, bindings)}
-    if experiment.plan(gin_files, bindings).seed is None:
-        raise binary.UserError(
-            "--seeds: the experiment defines no SEED macro (experiments bind "
-            "SEED = 0 and wire %SEED to every stage's seed)"
-        )
-    return {
-        seed: experiment.plan(gin_files, bindings + [seed_runs.seed_binding(seed)])
-        for seed in seeds
-    }
 
 
 def next_experiment_for(gin_files: List[str]) -> Optional[summary.NextExperiment]:
@@ -542,160 +370,6 @@ def next_experiment_for(gin_files: List[str]) -> Optional[summary.NextExperiment
         if key in NEXT_EXPERIMENT:
             return NEXT_EXPERIMENT[key]
     return None
-
-
-def run_seeds(
-    root_dir: str,
-    plans: Dict[int, experiment.Plan],
-    cache: Optional[str],
-    stages: List[str],
-    mode: str = "embedded",
-    executor: str = "local",
-) -> Dict[str, Any]:
-    """Runs each seed's plan into seed_<k>/ (complete seeds skipped); returns run.json.
-
-    A seed that fails is recorded and the next one runs; Ctrl-C stops them
-    all. The across-seed summary.md and results.csv are written at the end
-    from every seed evaluated so far.
-
-    Raises:
-      binary.UserError: if the seeds were evaluated on other episodes.
-    """
-    seeds = list(plans)
-    fields = {
-        "command": sys.argv,
-        "gin_files": next(iter(plans.values())).gin_files,
-        "gin_bindings": [
-            b
-            for b in next(iter(plans.values())).bindings
-            if not seed_runs.binds_seed([b])
-        ],
-        "mode": mode,
-        "host": socket.gethostname(),
-        "git_commit": run_records.git_commit(),
-    }
-    record = seed_runs.write_record(root_dir, seeds, fields)
-    try:
-        for index, (seed, plan) in enumerate(plans.items(), start=1):
-            seed_dir = run_files.seed_run_dir(root_dir, seed)
-            if seed_runs.run_status(seed_dir) == "complete":
-                print(f"[seed {seed}] complete: skipped ({seed_dir})", flush=True)
-                continue
-            print(f"[seed {seed}] run {index} of {len(seeds)}: {seed_dir}", flush=True)
-            os.makedirs(seed_dir, exist_ok=True)
-            try:
-                run(seed_dir, plan, cache, stages, mode=mode, executor=executor)
-            except binary.UserError as e:
-                print(f"[seed {seed}] failed: {e}", file=sys.stderr, flush=True)
-            record = seed_runs.write_record(root_dir, seeds)
-    finally:
-        record = seed_runs.write_record(root_dir, seeds, ended=True)
-    try:
-        outputs = summary.write_seed_outputs(
-            root_dir,
-            f"{root_dir}: seeds {', '.join(str(s) for s in seeds)}",
-            seed_runs.seed_dirs(root_dir, seeds),
-            seed_runs.statuses(root_dir, seeds),
-        )
-    except ValueError as e:
-        raise binary.UserError(str(e)) from None
-    record["summary"] = {
-        "summary": outputs["summary"],
-        "results": outputs["results"],
-        "seeds_evaluated": sorted(outputs["reports"]),
-    }
-    run_records.write_json(os.path.join(root_dir, RUN_FILE), record)
-    return record
-
-
-def _ordered_stages(record: Dict[str, Any]) -> List[Any]:
-    """(name, stage) in run order (run.json is written with sorted keys)."""
-    order = list(experiment.STAGES)
-    return sorted(
-        record.get("stages", {}).items(),
-        key=lambda item: order.index(item[0]) if item[0] in order else len(order),
-    )
-
-
-def _stage_times(record: Dict[str, Any]) -> str:
-    parts = []
-    for name, stage in _ordered_stages(record):
-        took = f" {stage['wall_time_s']:.0f} s" if "wall_time_s" in stage else ""
-        status = "" if stage["status"] == "complete" else f" {stage['status']}"
-        parts.append(f"{name}{status}{took}")
-    return ", ".join(parts)
-
-
-def _print_summary(
-    root_dir: str,
-    record: Dict[str, Any],
-    next_experiment: Optional[summary.NextExperiment] = None,
-) -> None:
-    print(f"Run {record['status']}: {root_dir}")
-    for name, stage in _ordered_stages(record):
-        took = f" in {stage['wall_time_s']} s" if "wall_time_s" in stage else ""
-        print(f"  {name:9s} {stage['status']}{took}")
-        if stage.get("mode") == "distributed":
-            _print_distributed_summary(stage)
-    report = summary.load_report(root_dir)
-    if report:
-        print()
-        print(
-            summary.format_one_run(
-                report, summary.training_progress(root_dir), next_experiment
-            ),
-            end="",
-        )
-        print(f"  metrics: {summary.eval_report_path(root_dir)}")
-    print(f"  TensorBoard: tensorboard --logdir={os.path.join(root_dir, 'train')}")
-
-
-def _print_seeds_summary(
-    root_dir: str,
-    record: Dict[str, Any],
-    next_experiment: Optional[summary.NextExperiment] = None,
-) -> None:
-    seeds = record["seeds"]
-    print(f"Run {record['status']}: {root_dir} (seeds {', '.join(map(str, seeds))})")
-    for seed in seeds:
-        seed_dir = run_files.seed_run_dir(root_dir, seed)
-        seed_record = run_records.read_json(os.path.join(seed_dir, RUN_FILE)) or {}
-        status = seed_record.get("status", seed_runs.NOT_RUN)
-        print(f"  seed {seed:<5d} {status:9s} {_stage_times(seed_record)}")
-    reports = summary.load_seed_reports(seed_runs.seed_dirs(root_dir, seeds))
-    if reports:
-        print()
-        print(summary.format_seed_table(summary.aggregate_seeds(reports)))
-        print(summary.format_seed_verdicts(reports, next_experiment), end="")
-    outputs = record.get("summary", {})
-    for name in ("summary", "results"):
-        if name in outputs:
-            print(f"  {name}: {outputs[name]}")
-    print(
-        f"  TensorBoard: tensorboard --logdir={root_dir} (each seed_<k>/train is a run)"
-    )
-
-
-def _print_distributed_summary(stage: Dict[str, Any]) -> None:
-    processes = (stage.get("processes") or {}).get("processes", {})
-    collectors = stage.get("collectors") or {}
-    for name, process in processes.items():
-        text = f"    {name:12s} restarts {process['restarts']}"
-        stats = collectors.get(name)
-        if stats:
-            text += (
-                f", {stats['env_steps']:,} env steps, {stats['items_written']:,} items "
-                f"written, {stats['weight_updates']} weight updates, "
-                f"{stats['replay_server_outages']} server outages survived"
-            )
-        trainer = stage.get("trainer")
-        if name == "trainer" and trainer:
-            text += (
-                f", {trainer['train_step']:,} train steps, "
-                f"{trainer['weight_pushes']} weight pushes, buffer "
-                f"{trainer['replay_buffer_frames']:,} items"
-            )
-        print(text)
 
 
 def run_main() -> None:

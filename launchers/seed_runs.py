@@ -7,15 +7,21 @@ to every stage's seed, so each seed also has its own starter buffer). The
 root's run.json records the layout, the seeds and each seed's status; it
 says "complete" only when every seed's run is complete (written last), so
 a launcher that resumes skips exactly the complete seeds.
+
+`plan_seeds` and `run_seeds` are run_experiment's: it plans every seed before
+anything runs, then runs them one after the other and writes the across-seed
+summary (launchers/summary.py). A sweep runs each seed as a job of its own.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+import socket
+import sys
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from launchers import run_records
+from launchers import experiment, run_records, summary
 from smart_control.reinforcement_learning.utils import binary, run_files
 
 SEED_MACRO = "SEED"
@@ -145,4 +151,93 @@ def write_record(
         record["ended_at"] = run_records.now()
     os.makedirs(root_dir, exist_ok=True)
     run_records.write_json(path, record)
+    return record
+
+
+def plan_seeds(
+    gin_files: List[str], bindings: List[str], seeds: Optional[List[int]]
+) -> Dict[Optional[int], experiment.Plan]:
+    """The experiment planned once per seed ({None: plan} without --seeds).
+
+    Raises:
+      binary.UserError: if seeds are given but the experiment has no SEED
+        macro to bind them to, or a seed's experiment does not plan.
+    """
+    if seeds is None:
+        return {None: experiment.plan(gin_files, bindings)}
+    if experiment.plan(gin_files, bindings).seed is None:
+        raise binary.UserError(
+            "--seeds: the experiment defines no SEED macro (experiments bind "
+            "SEED = 0 and wire %SEED to every stage's seed)"
+        )
+    return {
+        seed: experiment.plan(gin_files, bindings + [seed_binding(seed)])
+        for seed in seeds
+    }
+
+
+def run_seeds(
+    root_dir: str,
+    plans: Dict[int, experiment.Plan],
+    run_one: Callable[[str, experiment.Plan], Any],
+    mode: str = "embedded",
+) -> Dict[str, Any]:
+    """Runs each seed's plan into seed_<k>/ (complete seeds skipped); returns run.json.
+
+    A seed that fails is recorded and the next one runs; Ctrl-C stops them
+    all. The across-seed summary.md and results.csv are written at the end
+    from every seed evaluated so far.
+
+    Args:
+      root_dir: The run of several seeds.
+      plans: {seed: its planned experiment}.
+      run_one: Runs one plan into a run directory, `run_one(seed_dir, plan)`
+        (run_experiment's `run` with the run's stages, cache and topology).
+      mode: The runs' topology (recorded).
+
+    Raises:
+      binary.UserError: if the seeds were evaluated on other episodes.
+    """
+    seeds = list(plans)
+    fields = {
+        "command": sys.argv,
+        "gin_files": next(iter(plans.values())).gin_files,
+        "gin_bindings": [
+            b for b in next(iter(plans.values())).bindings if not binds_seed([b])
+        ],
+        "mode": mode,
+        "host": socket.gethostname(),
+        "git_commit": run_records.git_commit(),
+    }
+    record = write_record(root_dir, seeds, fields)
+    try:
+        for index, (seed, plan) in enumerate(plans.items(), start=1):
+            seed_dir = run_files.seed_run_dir(root_dir, seed)
+            if run_status(seed_dir) == "complete":
+                print(f"[seed {seed}] complete: skipped ({seed_dir})", flush=True)
+                continue
+            print(f"[seed {seed}] run {index} of {len(seeds)}: {seed_dir}", flush=True)
+            os.makedirs(seed_dir, exist_ok=True)
+            try:
+                run_one(seed_dir, plan)
+            except binary.UserError as e:
+                print(f"[seed {seed}] failed: {e}", file=sys.stderr, flush=True)
+            record = write_record(root_dir, seeds)
+    finally:
+        record = write_record(root_dir, seeds, ended=True)
+    try:
+        outputs = summary.write_seed_outputs(
+            root_dir,
+            f"{root_dir}: seeds {', '.join(str(s) for s in seeds)}",
+            seed_dirs(root_dir, seeds),
+            statuses(root_dir, seeds),
+        )
+    except ValueError as e:
+        raise binary.UserError(str(e)) from None
+    record["summary"] = {
+        "summary": outputs["summary"],
+        "results": outputs["results"],
+        "seeds_evaluated": sorted(outputs["reports"]),
+    }
+    run_records.write_json(os.path.join(root_dir, run_files.RUN_FILE), record)
     return record
