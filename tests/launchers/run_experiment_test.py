@@ -11,6 +11,9 @@ import time
 
 import pytest
 
+# Every test runs the launchers end to end in subprocesses (minutes each).
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TINY_EXPERIMENT = """
@@ -240,6 +243,7 @@ def _wait_until_unlocked(lock_path, timeout_s=120):
     )
 
 
+@pytest.mark.timeout(1500)  # its own waits: 300 s to the kill, 900 s to resume
 def test_two_point_sweep_killed_and_resumed(tmp_path, experiment):
     root = tmp_path / "sweep"
     args = [

@@ -217,9 +217,9 @@ def test_sweep_with_a_seed_axis_aggregates_each_point(tmp_path, experiment):
     for key in ("return", "cost", "comfort_kh", "gas_kwh"):
         assert (root / f"{key}.png").stat().st_size > 0
     markdown = (root / "summary.md").read_text()
-    assert (
-        "2 seeds per point: 3, 4" in markdown and "Best (lowest cost IQM)" in markdown
-    )
+    assert "2 seeds per point: 3, 4" in markdown
+    assert "Best: p000 (" in markdown and "IQM" in markdown
+    assert "(lowest of the points)." in markdown
     sweep_record = _json(root / "sweep.json")
     assert sweep_record["seeds"] == [3, 4]
     keys = sweep_record["populate_keys"]

@@ -269,9 +269,7 @@ class _EmbeddedLoop:
             # names: no fallback to an older buffer behind the learner's.
             self._opened = self.manager.load_replay_buffer(
                 source_dir=source,
-                expected_items={
-                    os.path.basename(source): commit.replay_buffer_frames
-                },
+                expected_items={os.path.basename(source): commit.replay_buffer_frames},
             )
         elif self.starter_buffer:
             self._load_starter_buffer()
