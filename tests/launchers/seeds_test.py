@@ -81,6 +81,7 @@ def _csv(path):
 # ------------------------------------------------------------ end to end
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_run_experiment_seeds_end_to_end_then_resume(tmp_path, experiment):
     root = tmp_path / "run"
@@ -179,6 +180,7 @@ def test_run_experiment_seeds_end_to_end_then_resume(tmp_path, experiment):
     assert single.stderr.strip().startswith("error: ") and "--seeds" in single.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_sweep_with_a_seed_axis_aggregates_each_point(tmp_path, experiment):
     root = tmp_path / "sweep"

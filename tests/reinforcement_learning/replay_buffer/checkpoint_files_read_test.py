@@ -120,10 +120,10 @@ def test_inspect_table(checkpoint):
 
 
 def test_inspect_table_names_the_tables_there_are(checkpoint):
-    with pytest.raises(checkpoint_files.CheckpointFormatError) as error:
+    with pytest.raises(checkpoint_files.TableChoiceError) as error:
         checkpoint_files.inspect_table(checkpoint, "replay_buffer")
     assert str(error.value) == (
-        f"checkpoint {checkpoint} has no table 'replay_buffer' "
+        f"checkpoint {checkpoint}: no table 'replay_buffer' in the checkpoint "
         f"(tables: [{OTHER!r}, {TABLE!r}])"
     )
 
@@ -137,7 +137,7 @@ def test_a_damaged_file_is_a_format_error(checkpoint, tmp_path):
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / checkpoint_files.TABLES_FILE).write_bytes(b"not a zlib tfrecord")
-    with pytest.raises(checkpoint_files.CheckpointFormatError, match="cannot read"):
+    with pytest.raises(checkpoint_files.CheckpointFormatError, match="is corrupt or truncated"):
         checkpoint_files.read_tables(str(damaged))
 
 
@@ -177,7 +177,12 @@ def test_reconfigured_copy_keeps_the_newest_items_in_the_new_table(
     )
     copy = str(tmp_path / "copy" / "checkpoint")
     counts = checkpoint_files.write_reconfigured_copy(
-        checkpoint, copy, TABLE, wanted.info, capacity=4
+        checkpoint,
+        copy,
+        checkpoint_files.inspect_table(checkpoint, TABLE),
+        wanted.info,
+        capacity=4,
+        signature=SIGNATURE,
     )
     assert counts == {"items": 4, "dropped": NUM_ITEMS - 4}
 
@@ -206,12 +211,17 @@ def test_reconfigured_copy_of_everything_links_the_data(checkpoint, tmp_path):
     one_table = str(tmp_path / "one_table")
     first = checkpoint_files.inspect_table(checkpoint, TABLE)
     checkpoint_files.write_reconfigured_copy(
-        checkpoint, one_table, TABLE, _table(TABLE, SIGNATURE).info, capacity=100
+        checkpoint, one_table, first, _table(TABLE).info, 100, SIGNATURE
     )
     copy = str(tmp_path / "copy")
     wanted = _table(TABLE, SIGNATURE, max_size=50)
     counts = checkpoint_files.write_reconfigured_copy(
-        one_table, copy, TABLE, wanted.info, capacity=100
+        one_table,
+        copy,
+        checkpoint_files.inspect_table(one_table, TABLE),
+        wanted.info,
+        capacity=100,
+        signature=SIGNATURE,
     )
     assert counts == {"items": NUM_ITEMS, "dropped": 0}
     for name in (checkpoint_files.ITEMS_FILE, checkpoint_files.CHUNKS_FILE):
@@ -225,5 +235,10 @@ def test_reconfigured_copy_refuses_an_existing_directory(checkpoint, tmp_path):
     (tmp_path / "copy").mkdir()
     with pytest.raises(FileExistsError):
         checkpoint_files.write_reconfigured_copy(
-            checkpoint, str(tmp_path / "copy"), TABLE, _table(TABLE).info, capacity=1
+            checkpoint,
+            str(tmp_path / "copy"),
+            checkpoint_files.inspect_table(checkpoint, TABLE),
+            _table(TABLE).info,
+            capacity=1,
+            signature=SIGNATURE,
         )

@@ -170,6 +170,7 @@ def test_the_reference_api_names(tmp_path, reference_buffer):
         assert again.num_frames() == 20
 
 
+@pytest.mark.slow
 def test_inspect_buffer_reads_a_reference_buffer_with_table_name(
     tmp_path, reference_buffer
 ):

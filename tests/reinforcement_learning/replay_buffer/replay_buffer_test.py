@@ -379,7 +379,12 @@ def test_context_manager_stops_the_server(tmp_path, spec):
         manager.create_replay_buffer()
         address = manager.server_address
         assert reverb.Client(address).server_info(timeout=5)
-    with pytest.raises(reverb.errors.DeadlineExceededError):
+    # Nothing answers: the connect times out, or (on a busy machine) the
+    # half-open connection is seen closed first.
+    with pytest.raises(
+        (reverb.errors.DeadlineExceededError, RuntimeError),
+        match="did not complete within|Socket closed",
+    ):
         reverb.Client(address).server_info(timeout=2)
 
 

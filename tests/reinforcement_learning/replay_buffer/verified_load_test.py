@@ -309,6 +309,7 @@ def test_a_busy_port_is_refused_in_one_line_and_nothing_is_written(tmp_path):
     assert not os.path.exists(tmp_path / "buf" / "metadata.json")
 
 
+@pytest.mark.slow
 def test_inspect_buffer_loads_back_the_newest_checkpoint_that_verifies(buffer_dir):
     import subprocess
     import sys

@@ -305,6 +305,7 @@ def test_kill_sequences_and_a_damaged_newest_checkpoint_still_resume(tmp_path):
     assert _state(buffer_dir)["content_hash"] == expected["content_hash"]
 
 
+@pytest.mark.slow
 def test_overwrite_refuses_a_directory_another_process_holds(tmp_path, existing_buffer):
     buffer_dir = tmp_path / "buffer"
     shutil.copytree(existing_buffer, buffer_dir, symlinks=True)
@@ -333,6 +334,7 @@ def test_overwrite_refuses_a_directory_another_process_holds(tmp_path, existing_
         holder.release_lock()
 
 
+@pytest.mark.slow
 def test_overwrite_with_a_busy_port_deletes_nothing(tmp_path, existing_buffer):
     import socket
 
@@ -363,6 +365,7 @@ def test_overwrite_with_a_busy_port_deletes_nothing(tmp_path, existing_buffer):
     assert _digest_without_lock(buffer_dir) == before
 
 
+@pytest.mark.slow
 def test_resume_with_a_corrupt_populate_json_is_one_line(tmp_path, existing_buffer):
     buffer_dir = tmp_path / "buffer"
     shutil.copytree(existing_buffer, buffer_dir, symlinks=True)
