@@ -482,13 +482,14 @@ def main(argv):
         with open(FLAGS.sweep_file) as f:
             lines += f.read().splitlines()
     axes = sweep_axes(lines)
-    root_dir = binary.make_output_dir(FLAGS.root_dir)
     bindings = FLAGS.gin_bindings + executor_bindings()
     # The base experiment with the launcher's bindings: checks them and
     # configures the executor (each point is checked again in run_sweep).
     # Parsing imports TensorFlow: its C++ logs go to <root_dir>/logs/native.log.
     with binary.quiet_native_logs(None):
         experiment.plan(FLAGS.gin_file, bindings)
+    # Only a checked experiment creates the sweep directory.
+    root_dir = binary.make_output_dir(FLAGS.root_dir)
     binary.attach_native_log(root_dir)
     executor = make_executor(root_dir)
     stage_bindings = [b for b in bindings if not experiment.is_launcher_binding(b)]

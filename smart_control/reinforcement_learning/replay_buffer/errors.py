@@ -8,7 +8,7 @@ setting to change.
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Optional
 
 
 class NoCheckpointFoundError(FileNotFoundError):
@@ -42,7 +42,9 @@ class CapacityTooSmallError(ValueError):
     """Loading would drop stored items to fit `capacity` (see `allow_shrink`)."""
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
+def check_int(
+    name: str, value: Any, minimum: int, maximum: Optional[int] = None
+) -> int:
     """`value` if it is an integer >= `minimum` (bools are not integers here).
 
     Raises:
@@ -54,6 +56,10 @@ def check_int(name: str, value: Any, minimum: int) -> int:
         or value < minimum
     ):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"{name} must be an integer from {minimum} to {maximum}, got {value!r}"
+        )
     return int(value)
 
 

@@ -21,6 +21,8 @@ from smart_control.reinforcement_learning.replay_buffer.errors import check_int
 
 DEFAULT_TABLE_NAME = reverb_replay_buffer.DEFAULT_TABLE
 ProtectedCheckpoints = Callable[[], Iterable[str]]
+# Reverb's table size is a signed 64-bit integer.
+MAX_CAPACITY = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Settings:
 
     def __post_init__(self):
         check = object.__setattr__  # frozen: normalised values are set once
-        check(self, "capacity", check_int("capacity", self.capacity, 1))
+        check(self, "capacity", check_int("capacity", self.capacity, 1, MAX_CAPACITY))
         for name in ("sequence_length", "stride_length", "num_checkpoints_to_keep"):
             check(self, name, check_int(name, getattr(self, name), 1))
         if self.port is not None:

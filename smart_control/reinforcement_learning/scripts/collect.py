@@ -64,7 +64,9 @@ def main(argv) -> int:
         raise binary.UserError("--replay_buffer_server_address is required (host:port)")
     binary.check_address_flag("replay_buffer_server_address", required=True)
     binary.check_address_flag("variable_container_server_address", required=False)
-    root_dir = binary.make_output_dir(FLAGS.root_dir)
+    binary.check_flag_int("max_env_steps", 0)
+    # Created when the collector is connected and starts writing.
+    root_dir = binary.check_output_dir(FLAGS.root_dir)
     with binary.quiet_native_logs(None):
         import gin
 

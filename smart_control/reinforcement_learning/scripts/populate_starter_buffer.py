@@ -42,6 +42,7 @@ _FLAG_TO_GIN = {
     "seed": "populate_starter_buffer.seed",
 }
 SCOPE = "populate"
+_GIN_FUNCTION = "populate_starter_buffer"
 
 
 def define_flags() -> None:
@@ -88,16 +89,63 @@ def define_flags() -> None:
 
 def _buffer_dir() -> str:
     if FLAGS.root_dir:
-        return os.path.abspath(os.path.expanduser(FLAGS.root_dir))
+        return binary.check_output_dir(FLAGS.root_dir)
     if not FLAGS.buffer_name:
         raise binary.UserError("give --buffer_name (or --root_dir)")
     if os.sep in FLAGS.buffer_name or FLAGS.buffer_name in (".", ".."):
         raise binary.UserError(
             f"--buffer_name must be a plain name, got {FLAGS.buffer_name!r}"
         )
-    return os.path.abspath(
-        os.path.join(os.path.expanduser(FLAGS.buffer_root), FLAGS.buffer_name)
+    root = binary.check_output_dir(FLAGS.buffer_root, "buffer_root")
+    return binary.check_output_dir(os.path.join(root, FLAGS.buffer_name), "buffer_name")
+
+
+def _check_before_loading(buffer_dir: str, bindings: list) -> None:
+    """Every check that needs no TensorFlow (the library repeats them)."""
+    from smart_control.reinforcement_learning.populate import state
+    from smart_control.reinforcement_learning.replay_buffer import checkpoint_store
+    from smart_control.reinforcement_learning.utils import gin_preview, validation
+
+    preview = binary.check_gin(FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings)
+
+    def known(name, default, check):
+        value = preview.value(name, SCOPE, default)
+        if value is not gin_preview.NOT_LITERAL:
+            check(value)
+        return value
+
+    def in_range(name, minimum, maximum=None):
+        return lambda value: validation.check_int(name, value, minimum, maximum)
+
+    steps = known(f"{_GIN_FUNCTION}.steps_per_run", 672, in_range("steps_per_run", 1))
+    known(f"{_GIN_FUNCTION}.num_runs", 10, in_range("num_runs", 1))
+    seed = known(f"{_GIN_FUNCTION}.seed", 0, in_range("seed", 0))
+    known(
+        "ReplayBufferManager.capacity",
+        gin_preview.NOT_LITERAL,
+        in_range("capacity", 1, validation.MAX_INT64),
     )
+    sequence_length = known(
+        "ReplayBufferManager.sequence_length", 2, in_range("sequence_length", 1)
+    )
+    if gin_preview.NOT_LITERAL not in (steps, sequence_length):
+        if sequence_length > steps:
+            raise binary.UserError(
+                f"ReplayBufferManager.sequence_length = {sequence_length} is longer "
+                f"than steps_per_run = {steps}: no run could fill a single item "
+                "and the buffer would stay empty"
+            )
+    config = (
+        {"steps_per_run": steps, "seed": seed}
+        if gin_preview.NOT_LITERAL not in (steps, seed)
+        else None
+    )
+    state.check_before_writing(buffer_dir, FLAGS.resume, FLAGS.overwrite, config)
+    if FLAGS.resume or FLAGS.overwrite:
+        try:
+            checkpoint_store.CheckpointStore(buffer_dir).check_not_locked()
+        except OSError as e:
+            raise state.BufferInUseError(f"{e}; not touching it") from None
 
 
 def main(argv):
@@ -105,13 +153,15 @@ def main(argv):
     buffer_dir = _buffer_dir()
     gin_files = FLAGS.gin_file or [DEFAULT_GIN_FILE]
     gin_files = [binary.resolve_gin_file(f) for f in gin_files]
+    bindings = FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN)
+    _check_before_loading(buffer_dir, bindings)
 
     with binary.quiet_native_logs(None):
         import gin
 
         from smart_control.reinforcement_learning.populate import starter_buffer
 
-    binary.parse_gin(gin_files, FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN))
+    binary.parse_gin(gin_files, bindings)
     with gin.config_scope(SCOPE):
         summary = starter_buffer.populate_starter_buffer(
             buffer_dir,

@@ -4,9 +4,15 @@
   and absl's own `--verbosity`. Every flag may be spelt with dashes or
   underscores (`--buffer-name` == `--buffer_name`, `--no-resume` ==
   `--noresume`), as the guide's commands use dashes.
-* Errors a user can fix (a bad flag, a missing file, a gin typo, a bad value)
-  end the program with one line `error: ...` on stderr and exit code 1 (2 for
-  flags); a traceback is shown only with `--verbosity=1`.
+* Errors a user can fix (a bad flag, a missing file, a gin typo, a bad value,
+  a filesystem error: disk full, read-only, permission denied, a file where a
+  directory belongs) end the program with one line `error: ...` on stderr
+  naming the path or setting and the cause, and exit code 1 (2 for flags); a
+  traceback is shown only with `--verbosity=1`. Whatever can be checked
+  before TensorFlow loads is (`--root_dir`, gin files and their syntax, the
+  weather files gin names; see `preflight`), so most refusals take a
+  fraction of a second, and a refused run writes nothing: no output
+  directory, no log, nothing left in $TMPDIR.
 * TensorFlow's and Reverb's C++ logging is written to `<output>/logs/native.log`
   instead of the terminal, unless `--verbosity` >= 1.
 * Gin: files are looked up as given, then among the configs shipped with the
@@ -47,7 +53,10 @@ A binary reads:
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging as std_logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -57,7 +66,11 @@ from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from absl import app, flags, logging
 
-from smart_control.reinforcement_learning.utils import network_isolation, run_files
+from smart_control.reinforcement_learning.utils import (
+    gin_preview,
+    network_isolation,
+    run_files,
+)
 
 FLAGS = flags.FLAGS
 
@@ -88,10 +101,26 @@ _USER_ERRORS = (
 )
 
 
+# What --root_dir is to the binary: OUTPUT (written: must be, or be creatable
+# as, a writable directory) or INPUT (read: must exist). Checked by `run`
+# before `main`.
+OUTPUT = "output"
+INPUT = "input"
+_root_dir_role = OUTPUT
+
+
 def define_common_flags(
     root_dir_help: str = "Directory for this binary's outputs.",
+    root_dir_role: str = OUTPUT,
 ) -> None:
-    """Defines --gin_file, --gin_bindings and --root_dir (call once, in the binary)."""
+    """Defines --gin_file, --gin_bindings and --root_dir (call once, in the binary).
+
+    Args:
+      root_dir_help: The help of --root_dir.
+      root_dir_role: OUTPUT or INPUT (see `preflight`).
+    """
+    global _root_dir_role
+    _root_dir_role = root_dir_role
     flags.DEFINE_multi_string(
         "gin_file",
         [],
@@ -184,12 +213,12 @@ def run(
         try:
             if network is not None:
                 _apply_network_flag(network)
+            preflight()
             return main(argv)
         except _USER_ERRORS as e:
             return _report(e)
-        except RuntimeError as e:
-            # Gin's "Required bindings for `X` not provided in config: [...]".
-            if not str(e).startswith("Required bindings"):
+        except Exception as e:
+            if user_message(e) is None:
                 raise
             return _report(e)
         except KeyboardInterrupt:
@@ -197,7 +226,12 @@ def run(
             return 130
 
     def exit_with_code(argv: List[str]) -> None:
-        sys.exit(guarded_main(argv) or 0)
+        try:
+            code = guarded_main(argv) or 0
+        finally:
+            _discard_temporary_native_log()
+            _quiet_shutdown()
+        sys.exit(code)
 
     app.run(exit_with_code, flags_parser=_parse_flags)
 
@@ -207,12 +241,89 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
 
 
 def _report(error: BaseException) -> int:
-    """Prints `error: <first line>` (and the traceback with --verbosity=1)."""
+    """Prints `error: <one line>` (and the traceback with --verbosity=1)."""
     if FLAGS.verbosity >= 1:
         traceback.print_exc()
-    message = str(error).strip().split("\n")[0].strip() or type(error).__name__
-    print(f"error: {message}", file=sys.stderr)
+    message = user_message(error) or _first_line(str(error)) or type(error).__name__
+    sys.stderr.flush()
+    print(f"error: {message}", file=sys.stderr, flush=True)
     return 1
+
+
+def _first_line(text: str) -> str:
+    return text.strip().split("\n")[0].strip()
+
+
+# "[Errno 28] No space left on device: '/x'" (also from gin's proxies of an
+# OSError raised in a configurable, which lose the attributes).
+_ERRNO_MESSAGE = re.compile(r"^\[Errno (\d+)\] (.*?)(?:: '(.*?)')?(?: -> '(.*)')?$")
+# The causes of filesystem errors as TensorFlow and Reverb word them (their
+# errors are not OSErrors): "<path>; No space left on device".
+_FILESYSTEM_CAUSES = tuple(
+    os.strerror(code)
+    for code in (
+        errno.ENOSPC,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENOENT,
+        errno.EDQUOT,
+        errno.EIO,
+    )
+)
+_REQUIRED_BINDINGS = re.compile(
+    r"^Required bindings for `([^`]+)` not provided in config: \[(.*)\]"
+)
+
+
+def describe_os_error(error: OSError) -> str:
+    """`<path>: <cause>` for an OSError with a file name, else its message."""
+    strerror, filename, filename2 = error.strerror, error.filename, error.filename2
+    if strerror is None:
+        first = _first_line(str(error))
+        match = _ERRNO_MESSAGE.match(first)
+        if not match:
+            return first or type(error).__name__
+        strerror, filename, filename2 = match.group(2, 3, 4)
+    if filename is None:
+        return strerror
+    paths = f"{os.fsdecode(filename)}" + (
+        f" -> {os.fsdecode(filename2)}" if filename2 else ""
+    )
+    return f"{paths}: {strerror}"
+
+
+def user_message(error: BaseException) -> Optional[str]:
+    """The one line for an error the user can fix; None for a bug.
+
+    Beyond `_USER_ERRORS`: gin's "Required bindings" error (said as the
+    setting to bind), and TensorFlow's or Reverb's errors whose cause is the
+    filesystem (a full or read-only disk, permissions); their message names
+    the path.
+    """
+    if isinstance(error, OSError):
+        return describe_os_error(error)
+    first = _first_line(str(error))
+    match = _REQUIRED_BINDINGS.match(first)
+    if match:
+        names = [n.strip(" '\"") for n in match.group(2).split(",") if n.strip()]
+        settings = ", ".join(f"{match.group(1)}.{n}" for n in names)
+        example = f"{match.group(1)}.{names[0]}" if names else match.group(1)
+        return (
+            f"gin: {settings} must be bound (no default): add a binding such as "
+            f'--gin_bindings="{example} = ..."'
+        )
+    if isinstance(error, _USER_ERRORS):
+        return first or type(error).__name__
+    module = type(error).__module__ or ""
+    if module.startswith(("tensorflow", "reverb")) or isinstance(error, RuntimeError):
+        if any(cause in first for cause in _FILESYSTEM_CAUSES):
+            # "/x/y; No space left on device" -> "/x/y: No space left on device"
+            return re.sub(r"; (?=[A-Z])", ": ", first)
+    return None
 
 
 def check_no_arguments(argv: Sequence[str]) -> None:
@@ -225,6 +336,153 @@ def require_gin_file(example: str) -> None:
     """Refuses a run without --gin_file, naming an example."""
     if not FLAGS.gin_file:
         raise UserError(f"--gin_file is required, e.g. --gin_file={example}")
+
+
+def preflight() -> None:
+    """What `run` checks before `main`, while a refusal costs nothing.
+
+    * `--root_dir`, if given and an OUTPUT (see `define_common_flags`): a
+      directory or creatable as one, and writable (`check_output_dir`). An
+      INPUT root_dir is the binary's to check.
+    * `--gin_file`s and `--gin_bindings`: the files exist and read, and they
+      and the bindings parse (`check_gin`).
+    """
+    if "root_dir" in FLAGS and FLAGS.root_dir and _root_dir_role == OUTPUT:
+        check_output_dir(FLAGS.root_dir)
+    if "gin_file" in FLAGS:
+        check_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+
+
+def check_output_dir(path: str, flag_name: str = "root_dir") -> str:
+    """An output directory that exists or can be created, and can be written.
+
+    Creates nothing. Returns the absolute path.
+
+    Raises:
+      UserError: In one line naming the path and the cause: a file where the
+        directory (or one of its parents) should be, a read-only file
+        system, permission denied.
+    """
+    if not path:
+        raise UserError(f"--{flag_name} is required")
+    path = os.path.abspath(os.path.expanduser(path))
+    existing = path
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        what = "a file" if os.path.exists(existing) else "a broken link"
+        if existing == path:
+            raise UserError(f"--{flag_name} {path} is {what}, not a directory")
+        raise UserError(f"--{flag_name} {path}: {existing} is {what}, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(
+            f"--{flag_name} {path}: cannot write in {existing}: {_why_not_writable(existing)}"
+        )
+    return path
+
+
+def _why_not_writable(directory: str) -> str:
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return os.strerror(errno.EROFS)
+    except OSError:
+        pass
+    return os.strerror(errno.EACCES)
+
+
+def check_input_path(path: str, flag_name: str = "root_dir", kind: str = "") -> str:
+    """An input that exists (and is a `kind`: "dir" or "file", if given).
+
+    Returns the absolute path.
+
+    Raises:
+      UserError: In one line naming the path and what is wrong.
+    """
+    if not path:
+        raise UserError(f"--{flag_name} is required")
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(path):
+        parent = os.path.dirname(path)
+        while parent != os.path.dirname(parent) and not os.path.lexists(parent):
+            parent = os.path.dirname(parent)
+        if os.path.lexists(parent) and not os.path.isdir(parent):
+            raise UserError(
+                f"--{flag_name} {path}: {parent} is a file, not a directory"
+            )
+        raise UserError(f"--{flag_name} {path}: no such file or directory")
+    if kind == "dir" and not os.path.isdir(path):
+        raise UserError(f"--{flag_name} {path} is a file, not a directory")
+    if kind == "file" and os.path.isdir(path):
+        raise UserError(f"--{flag_name} {path} is a directory, not a file")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"--{flag_name} {path}: {os.strerror(errno.EACCES)}")
+    return path
+
+
+def check_flag_int(name: str, minimum: int, maximum: Optional[int] = None) -> None:
+    """Refuses an integer flag given out of range (an unset flag passes)."""
+    from smart_control.reinforcement_learning.utils import validation
+
+    value = FLAGS[name].value
+    if value is not None:
+        try:
+            validation.check_int(f"--{name}", value, minimum, maximum)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+
+
+_previews = {}
+
+
+def check_gin(
+    gin_files: Sequence[str], gin_bindings: Sequence[str]
+) -> gin_preview.GinPreview:
+    """Reads gin files and bindings without importing anything they configure.
+
+    Refuses, in one line: a file that is missing, a directory or unreadable
+    (also an include), a syntax error (naming file and line, or the
+    binding; an unquoted string value is said as such), and a weather file
+    (`epw_weather.path`, `csv_weather.path`) that does not load. Names gin
+    does not know are left to `parse_gin`.
+
+    Returns:
+      The preview: the literal values the config binds (`value()`).
+    """
+    key = (tuple(gin_files), tuple(gin_bindings))
+    if key not in _previews:
+        try:
+            preview = gin_preview.preview(
+                gin_files, gin_bindings, [os.path.normpath(CONFIGS_DIR)]
+            )
+        except gin_preview.GinInputError as e:
+            raise UserError(str(e)) from None
+        _check_weather_files(preview)
+        _previews[key] = preview
+    return _previews[key]
+
+
+def _check_weather_files(preview: gin_preview.GinPreview) -> None:
+    """Loads the weather files the config names (numpy only, no TensorFlow)."""
+    bound = preview.values_of("epw_weather", "path") + preview.values_of(
+        "csv_weather", "path"
+    )
+    if not bound:
+        return
+    from smart_control.environment import weather
+
+    for name, path in bound:
+        if not isinstance(path, str):
+            raise UserError(f"gin: {name} must be a file path string, got {path!r}")
+        load = (
+            weather.load_epw if name.endswith("epw_weather.path") else weather.load_csv
+        )
+        try:
+            load(path)
+        except (OSError, ValueError) as e:
+            message = user_message(e) or type(e).__name__
+            if not message.startswith(path):
+                message = f"{path}: {message}"
+            raise UserError(f"{name} {message}") from e
 
 
 def flag_bindings(flag_to_gin: Mapping[str, str]) -> List[str]:
@@ -294,10 +552,11 @@ def network_status() -> network_isolation.NetworkStatus:
 
 def resolve_gin_file(path: str) -> str:
     """The gin file as given, or under configs/; raises UserError if neither exists."""
-    candidates = [path, os.path.join(CONFIGS_DIR, path)]
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            return os.path.abspath(candidate)
+    found = gin_preview.find_file(path, [os.path.normpath(CONFIGS_DIR)])
+    if found is not None:
+        return found
+    if os.path.isdir(path):
+        raise UserError(f"gin file {path} is a directory, not a file")
     raise UserError(
         f"gin file not found: {path} (looked in . and {os.path.normpath(CONFIGS_DIR)})"
     )
@@ -318,7 +577,10 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
         gin.parse_config_files_and_bindings(
             files, list(gin_bindings), skip_unknown=False
         )
-    except (OSError, ValueError, SyntaxError, TypeError) as e:
+    except SyntaxError as e:
+        source = e.filename or "--gin_bindings"
+        raise UserError(gin_preview.syntax_message(e, source)) from e
+    except (OSError, ValueError, TypeError) as e:
         first_line = str(e).strip().split("\n")[0]
         # Chained: --verbosity=1 shows where it came from.
         raise UserError(f"gin: {first_line}") from e
@@ -408,10 +670,8 @@ def _redirect_fd2(log_path: str) -> None:
 
 def attach_native_log(output_dir: str) -> Optional[str]:
     """Moves a temporary native log (see `quiet_native_logs`) under `output_dir`."""
-    global _native_log_path
-    if _native_log_path is None or not _native_log_path.startswith(
-        tempfile.gettempdir()
-    ):
+    global _native_log_path, _native_log_is_temporary
+    if _native_log_path is None or not _native_log_is_temporary:
         return _native_log_path
     target = os.path.join(output_dir, NATIVE_LOG)
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -422,6 +682,37 @@ def attach_native_log(output_dir: str) -> Optional[str]:
     _native_log_path = target
     _native_log_is_temporary = False
     return target
+
+
+def _discard_temporary_native_log() -> None:
+    """A run that never reached its outputs leaves no log file in $TMPDIR.
+
+    (File descriptor 2 keeps writing to the unlinked file until exit; run
+    with --verbosity=1 to see the C++ logs of a failing run.)
+    """
+    global _native_log_path, _native_log_is_temporary
+    if _native_log_is_temporary and _native_log_path:
+        try:
+            os.remove(_native_log_path)
+        except OSError:
+            pass
+        _native_log_path, _native_log_is_temporary = None, False
+
+
+def _quiet_shutdown() -> None:
+    """No logging noise after the last line the binary printed.
+
+    Objects that TensorFlow finalises at interpreter exit (a checkpoint with
+    unrestored values, say) log warnings; by then the streams the handlers
+    write to may be closed, and each record would print a "--- Logging error
+    ---" traceback. Late records go to file descriptor 2 (the native log
+    unless --verbosity >= 1), and logging errors are not printed.
+    """
+    std_logging.raiseExceptions = False
+    try:
+        _point_absl_at(sys.__stderr__)
+    except Exception:  # noqa: BLE001 - nothing may fail on the way out
+        pass
 
 
 def _point_absl_at(stream) -> None:
@@ -440,9 +731,7 @@ def check_address_flag(name: str, required: bool) -> None:
 
 
 def make_output_dir(path: Optional[str], flag_name: str = "root_dir") -> str:
-    """Checks that an output directory flag is given and creates the directory."""
-    if not path:
-        raise UserError(f"--{flag_name} is required")
-    path = os.path.abspath(os.path.expanduser(path))
+    """Checks an output directory flag (`check_output_dir`) and creates the directory."""
+    path = check_output_dir(path, flag_name)
     os.makedirs(path, exist_ok=True)
     return path
