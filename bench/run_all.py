@@ -1,7 +1,7 @@
 """Runs the performance suite and writes bench/results/latest.{json,md}.
 
     python -m bench.run_all                      # the default suite (make bench)
-    python -m bench.run_all --full               # + the heavy variants and sweep
+    python -m bench.run_all --full               # + the heavy variants, sweep, learning
     python -m bench.run_all --only insert --only sample
     python -m bench.run_all --quick              # tiny sizes, 1 repetition
     python -m bench.run_all --profile populate   # + cProfile of that group
@@ -53,6 +53,7 @@ MODULES = {
     "train": "bench.bench_train",
     "sweep": "bench.bench_sweep",
     "collect": "bench.bench_collect",
+    "learning": "bench.bench_learning",
 }
 DEFAULT_OUT = os.path.join(common.REPO_ROOT, "bench", "results")
 
@@ -100,6 +101,10 @@ TARGETS = [
     Target("populate", "guide populate command*", "value", "<=", 15.0),
     Target("checkpoint *", "on disk*", "ratio", "<=", 1.5),
     Target("train", "train loop*", "ratio", ">=", 0.9),
+    # Env steps of training until the greedy policy beats the schedule
+    # (bench_learning.py), median over 3 seeds.
+    Target("learning", "env steps * plain SAC", "value", "<=", 25_000),
+    Target("learning", "env steps * residual SAC", "value", "<=", 25_000, 10_000),
 ]
 
 
@@ -254,7 +259,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--full",
         action="store_true",
         help="also the heavy variants (500k-item checkpoints, train quality) "
-        "and the groups left out by default (sweep)",
+        "and the groups left out by default (sweep, learning)",
     )
     parser.add_argument("--repetitions", type=int, default=None)
     parser.add_argument(

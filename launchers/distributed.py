@@ -27,23 +27,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import sys
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from launchers import supervisor
+from launchers.process_utils import free_port
 from smart_control.reinforcement_learning.distributed import topology as topology_lib
 from smart_control.reinforcement_learning.utils import json_files, run_files
 
 SCRIPTS = "smart_control.reinforcement_learning.scripts"
 SERVER_FILE = run_files.SERVER_FILE
-
-
-def free_port() -> int:
-    """A port free right now (the OS's pick); the server binds it moments later."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,17 +27,19 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
-import shlex
-import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import gin
 from absl import logging
 
-from launchers import process_utils
+from launchers import output_tee, process_utils, slurm_commands
+
+# Part of this module's API (launchers/slurm_commands.py has them).
+SlurmUnavailableError = slurm_commands.SlurmUnavailableError
+check_slurm_reachable = slurm_commands.check_reachable
 
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
@@ -48,16 +50,11 @@ _LOCAL_POLL_INTERVAL_S = 0.1
 # Seconds a job started by a Slurm task gets between SIGTERM and SIGKILL when
 # the task is stopped (submitit's time-out signal).
 _SLURM_TASK_KILL_GRACE_S = 10.0
-# Seconds allowed to `sinfo` / `sacct` when checking that Slurm is reachable.
-_SLURM_CHECK_TIMEOUT_S = 60
 # Seconds to wait for cancelled jobs to leave squeue after an interrupt (they
 # get Slurm's KillWait between SIGTERM and SIGKILL).
 _SLURM_CANCEL_WAIT_S = 120
 # Signals by which a job is stopped from outside rather than failing itself.
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGKILL, signal.SIGHUP)
-# The directory holding the `launchers` package: Slurm tasks import this module
-# to unpickle their Job, whatever directory the sweep was started from.
-_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclasses.dataclass
@@ -96,10 +93,6 @@ class JobResult:
     returncode: int | None
     log_path: str
     state: str
-
-
-class SlurmUnavailableError(RuntimeError):
-    """Slurm or its accounting cannot be reached from this machine."""
 
 
 @gin.configurable
@@ -159,7 +152,7 @@ class LocalExecutor:
                 if running:
                     time.sleep(_LOCAL_POLL_INTERVAL_S)
         except BaseException as error:
-            _stop(running.values(), self.kill_grace_s)
+            process_utils.stop_groups(running.values(), self.kill_grace_s)
             for index in running:
                 _note(jobs[index], f"stopped by the executor: {error!r}")
             raise
@@ -248,10 +241,9 @@ class SlurmExecutor:
             mem_gb=self.mem_gb,
             slurm_partition=self.partition,
             slurm_array_parallelism=self.array_parallelism,
-            slurm_setup=[
-                f"export PYTHONPATH={shlex.quote(_PROJECT_ROOT)}"
-                "${PYTHONPATH:+:$PYTHONPATH}"
-            ],
+            # Tasks import this module to unpickle their Job, whatever
+            # directory the sweep was started from.
+            slurm_setup=[slurm_commands.PYTHONPATH_EXPORT],
         )
         tasks = executor.map_array(_run_in_slurm_task, list(jobs))
         try:
@@ -286,32 +278,6 @@ def slurm_defaults() -> dict:
     }
 
 
-def check_slurm_reachable(partition: str | None = None) -> None:
-    """Checks that Slurm jobs can be submitted and their states read.
-
-    Args:
-      partition: Partition that must exist; None: any.
-
-    Raises:
-      SlurmUnavailableError: If `srun` is not on PATH, or `sinfo` or `sacct`
-        fail, or `partition` does not exist.
-    """
-    if shutil.which("srun") is None:
-        raise SlurmUnavailableError(
-            "Slurm is not reachable: 'srun' is not on PATH (install the Slurm "
-            "client, e.g. launchers/install_slurm.sh, or use --executor=local)"
-        )
-    partitions = _slurm_query(["sinfo", "--noheader", "--format=%R"], "controller")
-    if partition is not None and partition not in partitions.split():
-        raise SlurmUnavailableError(
-            f"Slurm partition {partition!r} does not exist; sinfo lists: "
-            f"{', '.join(sorted(set(partitions.split()))) or 'none'}"
-        )
-    # submitit learns job states from accounting: without it a cancelled job
-    # would be waited for forever.
-    _slurm_query(["sacct", "--noheader", "--allocations", "--jobs=1"], "accounting")
-
-
 def _cancel_and_wait(array_ids: list[str]) -> None:
     """Cancels Slurm jobs and waits (bounded) until squeue no longer lists them.
 
@@ -319,42 +285,16 @@ def _cancel_and_wait(array_ids: list[str]) -> None:
     point whose cancelled task is still being killed.
     """
     logging.warning("Cancelling Slurm job(s) %s; waiting for them to end.", array_ids)
-    subprocess.run(["scancel", *array_ids], capture_output=True, check=False)
-    deadline = time.monotonic() + _SLURM_CANCEL_WAIT_S
-    while time.monotonic() < deadline:
-        listed = subprocess.run(
-            ["squeue", "--noheader", "--format=%i", f"--jobs={','.join(array_ids)}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if listed.returncode != 0 or not listed.stdout.strip():
-            return
-        time.sleep(1)
-    logging.warning("Slurm job(s) %s still listed by squeue.", array_ids)
-
-
-def _slurm_query(argv: list[str], what: str) -> str:
-    """Runs a Slurm client command and returns its stdout."""
     try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=_SLURM_CHECK_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise SlurmUnavailableError(
-            f"Slurm {what} is not reachable: `{shlex.join(argv)}` did not answer "
-            f"within {_SLURM_CHECK_TIMEOUT_S} s"
-        ) from error
-    if done.returncode != 0:
-        raise SlurmUnavailableError(
-            f"Slurm {what} is not reachable: `{shlex.join(argv)}` exited "
-            f"{done.returncode}: {done.stderr.strip() or done.stdout.strip()}"
-        )
-    return done.stdout
+        slurm_commands.run(["scancel", *array_ids])
+        deadline = time.monotonic() + _SLURM_CANCEL_WAIT_S
+        while time.monotonic() < deadline:
+            if not slurm_commands.queued(array_ids):
+                return
+            time.sleep(1)
+    except slurm_commands.CommandTimeoutError as error:
+        logging.warning("%s", error)
+    logging.warning("Slurm job(s) %s still listed by squeue.", array_ids)
 
 
 def _import_submitit():
@@ -377,15 +317,7 @@ def _start(job: Job) -> subprocess.Popen:
     os.makedirs(os.path.dirname(os.path.abspath(job.log_path)), exist_ok=True)
     with open(job.log_path, "wb") as log:
         try:
-            return subprocess.Popen(
-                job.argv,
-                cwd=job.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=process_utils.terminate_with_parent,
-            )
+            return process_utils.start_in_session(job.argv, log, cwd=job.cwd)
         except OSError as error:
             log.write(f"[executor] cannot start {job.argv!r}: {error}\n".encode())
             raise
@@ -393,41 +325,7 @@ def _start(job: Job) -> subprocess.Popen:
 
 def _note(job: Job, message: str) -> None:
     """Appends an executor message to a job's log."""
-    try:
-        with open(job.log_path, "a") as log:
-            log.write(f"\n[executor] {message}\n")
-    except OSError:
-        pass
-
-
-def _stop(processes: Iterable[subprocess.Popen], grace_s: float) -> None:
-    """Stops processes and their process groups: SIGTERM, then SIGKILL.
-
-    A second interrupt during the grace period goes straight to SIGKILL, so no
-    process is left running either way.
-    """
-    processes = list(processes)
-    try:
-        for process in processes:
-            _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        for process in processes:
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-    finally:
-        for process in processes:
-            # The group may outlive its leader: kill whatever is left of it.
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-
-
-def _signal_group(process: subprocess.Popen, signum: int) -> None:
-    try:
-        os.killpg(process.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
+    output_tee.append_to_log(job.log_path, f"\n[executor] {message}\n")
 
 
 def _result(job: Job, returncode: int) -> JobResult:
@@ -451,7 +349,7 @@ def _run_in_slurm_task(job: Job) -> int:
     try:
         return process.wait()
     except BaseException as error:
-        _stop([process], _SLURM_TASK_KILL_GRACE_S)
+        process_utils.stop_groups([process], _SLURM_TASK_KILL_GRACE_S)
         _note(job, f"stopped by the Slurm task: {error!r}")
         raise
 
@@ -459,7 +357,7 @@ def _run_in_slurm_task(job: Job) -> int:
 def _slurm_result(job: Job, task, submitit) -> JobResult:
     """Maps a finished submitit array task to a result."""
     # "CANCELLED by 0" -> "CANCELLED"; UNKNOWN while sacct has no record yet.
-    state = (task.state.split() or ["UNKNOWN"])[0]
+    state = slurm_commands.base_state(task.state)
     if not task.paths.result_pickle.exists() and state not in (COMPLETED, "UNKNOWN"):
         # Ended from outside (scancel, time limit, node failure): no result will
         # come, so do not let submitit wait for one.
@@ -468,7 +366,7 @@ def _slurm_result(job: Job, task, submitit) -> JobResult:
         returncode = task.result()
     except submitit.core.utils.UncompletedJobError:
         # No result although Slurm may say COMPLETED: the task did not finish.
-        state = (task.state.split() or ["UNKNOWN"])[0]
+        state = slurm_commands.base_state(task.state)
         return JobResult(
             job.name, None, job.log_path, FAILED if state == COMPLETED else state
         )

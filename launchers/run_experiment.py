@@ -33,9 +33,33 @@ It adds logs/server.log, logs/collector-<k>.log, logs/trainer.log and
 train/collect/task_<k>/ (collector summaries and stats.json); run.json's
 train stage records every process's pids, exit codes and restarts.
 
+Seeds: experiments define `SEED = 0` and wire it to every stage's seed.
+`--seeds=5` runs seed 5 in the layout above; several seeds run one after the
+other, each an ordinary run directory with `SEED = k` bound (and so its own
+starter buffer), then the launcher writes the across-seed summary:
+
+    python -m launchers.run_experiment --gin_file=experiments/quickstart.gin \
+        --root_dir=runs/quickstart_seeds --seeds=0,1,2
+
+    <root_dir>/
+      run.json                the seeds and each seed's status (launchers/seed_runs.py)
+      summary.md              across seeds: mean, IQM and bootstrap 95% intervals,
+                              the schedule, each seed's verdict (launchers/summary.py)
+      results.csv             one row per seed, then one per across-seed statistic
+      seed_<k>/               seed k's run directory (the layout above)
+
+The terminal summary of one run is its per-season table against the
+schedule and the verdict: does the policy beat the schedule on year-round
+cost with comfort no worse (launchers/verdict.py); when it does not, how far
+it got and the longer experiment to run (NEXT_EXPERIMENT). Of several
+seeds: per metric, overall and per season, the policy's mean, IQM and 95%
+bootstrap interval across seeds, the schedule's value, and each seed's
+verdict.
+
 Re-running into a finished root_dir does nothing and says so; into an
 interrupted one, it resumes: finished stages are skipped, populate resumes
-from its last complete run and train from its last commit.
+from its last complete run and train from its last commit; of several seeds,
+complete seeds are skipped.
 
 What is reproducible: the same experiment and seed give a starter buffer with
 the same contents (populate.json's content hash) and the same schedule
@@ -56,7 +80,7 @@ from typing import Any, Dict, List, Optional
 
 from absl import flags
 
-from launchers import distributed, experiment, run_records
+from launchers import distributed, experiment, run_records, seed_runs, summary
 from smart_control.reinforcement_learning.utils import binary, run_files
 
 FLAGS = flags.FLAGS
@@ -70,6 +94,18 @@ NOT_BIT_REPRODUCIBLE = (
     "kernels reduce in parallel, so training differs between reruns; the starter "
     "buffer contents and the schedule-baseline evaluation are reproducible."
 )
+# When a run of one of these experiments does not beat the schedule, its
+# summary names the longer shipped experiment to run instead. Keyed by the
+# experiment file as given to --gin_file (its path from `experiments/` on).
+# `expected_wall_time_min`: measured wall time of the make target on 2 cores
+# (end to end, minutes); None prints "not measured yet".
+NEXT_EXPERIMENT: Dict[str, summary.NextExperiment] = {
+    "experiments/quickstart.gin": summary.NextExperiment(
+        gin_file="experiments/building_sac_long.gin",
+        make_target="make run-long",
+        expected_wall_time_min=None,
+    ),
+}
 # Flags that name a gin setting of the experiment.
 _FLAG_TO_GIN = {
     "num_collectors": "DistributedTopology.num_collectors",
@@ -86,6 +122,13 @@ def define_flags() -> None:
         None,
         "Directory of shared starter buffers, one per populate config "
         "(<cache>/<populate key>); default: the run's own starter_buffer/.",
+    )
+    flags.DEFINE_list(
+        "seeds",
+        None,
+        "Seeds to run, e.g. 0,1,2 (binds the experiment's SEED macro); several "
+        "seeds run in <root_dir>/seed_<k>/ and are summarized across seeds. "
+        "Default: the experiment's SEED only.",
     )
     flags.DEFINE_list(
         "stages",
@@ -158,9 +201,18 @@ def buffer_is_complete(buffer_dir: str) -> bool:
 
 
 def run_stage(
-    name: str, command: List[str], log_path: str, record: Dict[str, Any], save
+    name: str,
+    command: List[str],
+    log_path: str,
+    record: Dict[str, Any],
+    save,
+    echo: bool = True,
 ) -> None:
-    """Runs one stage binary, teeing its output to the terminal and its log."""
+    """Runs one stage binary, teeing its output to the terminal and its log.
+
+    With `echo` False its output goes to the log only (the eval stage: its
+    table is the run's summary, printed once at the end).
+    """
     stage = record["stages"].setdefault(name, {})
     stage.update(
         status="running", command=command, log=log_path, started_at=run_records.now()
@@ -180,7 +232,7 @@ def run_stage(
         try:
             for line in process.stdout:
                 log.write(line)
-                if not _ABSL_INFO.match(line):  # details stay in the log
+                if echo and not _ABSL_INFO.match(line):  # details stay in the log
                     sys.stdout.write(f"[{name}] {line}")
             returncode = process.wait()
         except KeyboardInterrupt:
@@ -316,7 +368,13 @@ def run(
                 f"--root_dir={os.path.join(root_dir, run_files.EVAL_REPORT_DIR)}",
                 *gin_args(plan),
             ]
-            run_stage("eval", command, os.path.join(logs, "eval.log"), record, save)
+            log_path = os.path.join(logs, "eval.log")
+            print(
+                "[eval] the policy and the schedule on the evaluation set "
+                f"(output: {log_path}; the table follows in the summary)",
+                flush=True,
+            )
+            run_stage("eval", command, log_path, record, save, echo=False)
     except BaseException:
         record["status"] = "interrupted" if not _failed(record) else "failed"
         record["ended_at"] = run_records.now()
@@ -405,6 +463,12 @@ def main(argv):
     unknown = set(FLAGS.stages) - set(experiment.STAGES)
     if unknown:
         raise binary.UserError(f"--stages: unknown stage(s) {sorted(unknown)}")
+    seeds = seed_runs.parse_seeds(FLAGS.seeds)
+    bindings = FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN)
+    if seeds is not None and seed_runs.binds_seed(bindings):
+        raise binary.UserError(
+            "give the seed once: --seeds or a --gin_bindings of SEED, not both"
+        )
     cache = (
         os.path.abspath(FLAGS.starter_buffer_cache)
         if FLAGS.starter_buffer_cache
@@ -413,41 +477,201 @@ def main(argv):
     # Parsing the experiment imports TensorFlow and the stages' modules: their
     # C++ logs go to <root_dir>/logs/native.log.
     with binary.quiet_native_logs(None):
-        plan = experiment.plan(
-            FLAGS.gin_file, FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN)
-        )
+        plans = plan_seeds(FLAGS.gin_file, bindings, seeds)
+    several = len(plans) > 1
+    seed_runs.check_layout(os.path.abspath(FLAGS.root_dir), several)
     # Only a checked experiment creates its run directory.
     root_dir = binary.make_output_dir(FLAGS.root_dir)
     binary.attach_native_log(root_dir)
-    record = run(
-        root_dir, plan, cache, FLAGS.stages, mode=FLAGS.mode, executor=FLAGS.executor
+    next_experiment = next_experiment_for(FLAGS.gin_file)
+    if not several:
+        (plan,) = plans.values()
+        record = run(
+            root_dir,
+            plan,
+            cache,
+            FLAGS.stages,
+            mode=FLAGS.mode,
+            executor=FLAGS.executor,
+        )
+        _print_summary(root_dir, record, next_experiment)
+        return 0
+    record = run_seeds(
+        root_dir, plans, cache, FLAGS.stages, mode=FLAGS.mode, executor=FLAGS.executor
     )
-    _print_summary(root_dir, record)
+    _print_seeds_summary(root_dir, record, next_experiment)
+    failed = [s for s, r in record["runs"].items() if r["status"] == "failed"]
+    if failed:
+        raise binary.UserError(
+            f"seed(s) {', '.join(failed)} failed; see "
+            f"{os.path.join(run_files.seed_run_dir(root_dir, int(failed[0])), run_files.LOGS_DIR)}"
+        )
     return 0
 
 
-def _print_summary(root_dir: str, record: Dict[str, Any]) -> None:
+def plan_seeds(
+    gin_files: List[str], bindings: List[str], seeds: Optional[List[int]]
+) -> Dict[Optional[int], experiment.Plan]:
+    """The experiment planned once per seed ({None: plan} without --seeds).
+
+    Raises:
+      binary.UserError: if seeds are given but the experiment has no SEED
+        macro to bind them to, or a seed's experiment does not plan.
+    """
+    if seeds is None:
+        return {None: experiment.plan(gin_files, bindings)}
+    if experiment.plan(gin_files, bindings).seed is None:
+        raise binary.UserError(
+            "--seeds: the experiment defines no SEED macro (experiments bind "
+            "SEED = 0 and wire %SEED to every stage's seed)"
+        )
+    return {
+        seed: experiment.plan(gin_files, bindings + [seed_runs.seed_binding(seed)])
+        for seed in seeds
+    }
+
+
+def next_experiment_for(gin_files: List[str]) -> Optional[summary.NextExperiment]:
+    """NEXT_EXPERIMENT's entry for the run's experiment files, if any."""
+    for gin_file in gin_files:
+        path = os.path.normpath(gin_file).replace(os.sep, "/")
+        marker = path.rfind("experiments/")
+        key = path[marker:] if marker >= 0 else path
+        if key in NEXT_EXPERIMENT:
+            return NEXT_EXPERIMENT[key]
+    return None
+
+
+def run_seeds(
+    root_dir: str,
+    plans: Dict[int, experiment.Plan],
+    cache: Optional[str],
+    stages: List[str],
+    mode: str = "embedded",
+    executor: str = "local",
+) -> Dict[str, Any]:
+    """Runs each seed's plan into seed_<k>/ (complete seeds skipped); returns run.json.
+
+    A seed that fails is recorded and the next one runs; Ctrl-C stops them
+    all. The across-seed summary.md and results.csv are written at the end
+    from every seed evaluated so far.
+
+    Raises:
+      binary.UserError: if the seeds were evaluated on other episodes.
+    """
+    seeds = list(plans)
+    fields = {
+        "command": sys.argv,
+        "gin_files": next(iter(plans.values())).gin_files,
+        "gin_bindings": [
+            b
+            for b in next(iter(plans.values())).bindings
+            if not seed_runs.binds_seed([b])
+        ],
+        "mode": mode,
+        "host": socket.gethostname(),
+        "git_commit": run_records.git_commit(),
+    }
+    record = seed_runs.write_record(root_dir, seeds, fields)
+    try:
+        for index, (seed, plan) in enumerate(plans.items(), start=1):
+            seed_dir = run_files.seed_run_dir(root_dir, seed)
+            if seed_runs.run_status(seed_dir) == "complete":
+                print(f"[seed {seed}] complete: skipped ({seed_dir})", flush=True)
+                continue
+            print(f"[seed {seed}] run {index} of {len(seeds)}: {seed_dir}", flush=True)
+            os.makedirs(seed_dir, exist_ok=True)
+            try:
+                run(seed_dir, plan, cache, stages, mode=mode, executor=executor)
+            except binary.UserError as e:
+                print(f"[seed {seed}] failed: {e}", file=sys.stderr, flush=True)
+            record = seed_runs.write_record(root_dir, seeds)
+    finally:
+        record = seed_runs.write_record(root_dir, seeds, ended=True)
+    try:
+        outputs = summary.write_seed_outputs(
+            root_dir,
+            f"{root_dir}: seeds {', '.join(str(s) for s in seeds)}",
+            seed_runs.seed_dirs(root_dir, seeds),
+            seed_runs.statuses(root_dir, seeds),
+        )
+    except ValueError as e:
+        raise binary.UserError(str(e)) from None
+    record["summary"] = {
+        "summary": outputs["summary"],
+        "results": outputs["results"],
+        "seeds_evaluated": sorted(outputs["reports"]),
+    }
+    run_records.write_json(os.path.join(root_dir, RUN_FILE), record)
+    return record
+
+
+def _ordered_stages(record: Dict[str, Any]) -> List[Any]:
+    """(name, stage) in run order (run.json is written with sorted keys)."""
+    order = list(experiment.STAGES)
+    return sorted(
+        record.get("stages", {}).items(),
+        key=lambda item: order.index(item[0]) if item[0] in order else len(order),
+    )
+
+
+def _stage_times(record: Dict[str, Any]) -> str:
+    parts = []
+    for name, stage in _ordered_stages(record):
+        took = f" {stage['wall_time_s']:.0f} s" if "wall_time_s" in stage else ""
+        status = "" if stage["status"] == "complete" else f" {stage['status']}"
+        parts.append(f"{name}{status}{took}")
+    return ", ".join(parts)
+
+
+def _print_summary(
+    root_dir: str,
+    record: Dict[str, Any],
+    next_experiment: Optional[summary.NextExperiment] = None,
+) -> None:
     print(f"Run {record['status']}: {root_dir}")
-    for name, stage in record["stages"].items():
+    for name, stage in _ordered_stages(record):
         took = f" in {stage['wall_time_s']} s" if "wall_time_s" in stage else ""
         print(f"  {name:9s} {stage['status']}{took}")
         if stage.get("mode") == "distributed":
             _print_distributed_summary(stage)
-    metrics = run_records.read_json(
-        os.path.join(root_dir, "eval_report", "metrics.json")
-    )
-    if metrics:
-        for name, result in metrics["results"].items():
-            mean = result["mean"]
-            print(
-                f"  eval {name:9s} return {mean['return']:.2f}"
-                + (
-                    f", comfort {mean['comfort_violation_degree_hours']:.1f} K.h"
-                    if "comfort_violation_degree_hours" in mean
-                    else ""
-                )
-            )
+    report = summary.load_report(root_dir)
+    if report:
+        print()
+        print(
+            summary.format_one_run(
+                report, summary.training_progress(root_dir), next_experiment
+            ),
+            end="",
+        )
+        print(f"  metrics: {summary.eval_report_path(root_dir)}")
     print(f"  TensorBoard: tensorboard --logdir={os.path.join(root_dir, 'train')}")
+
+
+def _print_seeds_summary(
+    root_dir: str,
+    record: Dict[str, Any],
+    next_experiment: Optional[summary.NextExperiment] = None,
+) -> None:
+    seeds = record["seeds"]
+    print(f"Run {record['status']}: {root_dir} (seeds {', '.join(map(str, seeds))})")
+    for seed in seeds:
+        seed_dir = run_files.seed_run_dir(root_dir, seed)
+        seed_record = run_records.read_json(os.path.join(seed_dir, RUN_FILE)) or {}
+        status = seed_record.get("status", seed_runs.NOT_RUN)
+        print(f"  seed {seed:<5d} {status:9s} {_stage_times(seed_record)}")
+    reports = summary.load_seed_reports(seed_runs.seed_dirs(root_dir, seeds))
+    if reports:
+        print()
+        print(summary.format_seed_table(summary.aggregate_seeds(reports)))
+        print(summary.format_seed_verdicts(reports, next_experiment), end="")
+    outputs = record.get("summary", {})
+    for name in ("summary", "results"):
+        if name in outputs:
+            print(f"  {name}: {outputs[name]}")
+    print(
+        f"  TensorBoard: tensorboard --logdir={root_dir} (each seed_<k>/train is a run)"
+    )
 
 
 def _print_distributed_summary(stage: Dict[str, Any]) -> None:

@@ -53,41 +53,49 @@ Resources are gin settings, scoped by role name:
     server/RestartPolicy.stop_timeout_s = 300    # time for the final checkpoint
     SlurmJobSettings.partition = "cpu"
     SlurmJobSettings.time_limit_min = 720
+
+This module submits, waits and reports; the roles, job.json and the batch
+script are launchers/slurm_job_script.py, the Slurm commands
+launchers/slurm_commands.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
-import math
 import os
-import re
-import shlex
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from typing import Optional, TextIO
 
-import gin
 from absl import logging
 
-from launchers import executors
-from smart_control.reinforcement_learning.distributed.slurm_resources import (
+from launchers import output_tee, slurm_commands, slurm_job_script
+
+# The names below are part of this module's API.
+from launchers.slurm_commands import SlurmUnavailableError  # noqa: F401
+from launchers.slurm_job_script import (  # noqa: F401
+    COLLECTOR,
+    DRIVER_LOG,
+    SERVER,
+    TRAINER,
+    Role,
+    batch_script,
+    make_role,
+    mem_per_cpu,
+)
+from smart_control.reinforcement_learning.distributed.slurm_resources import (  # noqa: F401
     RestartPolicy,
     RoleResources,
     SlurmJobSettings,
 )
+from smart_control.reinforcement_learning.utils import clock, run_files
 
-SERVER = "server"
-COLLECTOR = "collector"
-TRAINER = "trainer"
 SLURM_DIR = "slurm"
-LOGS_DIR = "logs"
+LOGS_DIR = run_files.LOGS_DIR
 SPEC_FILE = "job.json"
 SCRIPT_FILE = "job.sbatch"
 HISTORY_FILE = "jobs.jsonl"
-DRIVER_LOG = "driver.log"
 # Job states after which the job will not run again (a requeued job goes
 # back to PENDING under the same id).
 FINAL_STATES = (
@@ -101,42 +109,6 @@ FINAL_STATES = (
     "DEADLINE",
     "PREEMPTED",
 )
-# The directory holding the `launchers` package: the batch script puts it on
-# PYTHONPATH to run the driver, whatever directory the job starts in.
-_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_PORT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
-# Seconds a Slurm client command may take.
-_COMMAND_TIMEOUT_S = 60
-
-
-@dataclasses.dataclass(frozen=True)
-class Role:
-    """One role of the run: a command line run by `count` processes.
-
-    Attributes:
-      name: "server", "collector" or "trainer": names the gin scope, the
-        steps (collector-<k> for collectors) and their logs.
-      command: The command line, with placeholders (module docstring).
-      count: Processes of the role (1 for the server and the trainer).
-      resources: What each process gets.
-      policy: What happens when a process exits unasked.
-      env: Environment variables added to each process's environment.
-    """
-
-    name: str
-    command: tuple[str, ...]
-    count: int = 1
-    resources: RoleResources = dataclasses.field(default_factory=RoleResources)
-    policy: RestartPolicy = dataclasses.field(default_factory=RestartPolicy)
-    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self):
-        object.__setattr__(self, "command", tuple(self.command))
-        if not self.command:
-            raise ValueError(f"command of role {self.name!r} is empty")
-        if self.count < 0:
-            raise ValueError(f"count must be >= 0, got {self.count}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,30 +160,6 @@ class JobReport:
         return format_steps(self.steps)
 
 
-def make_role(name: str, command: Sequence[str], count: int = 1, env=None) -> Role:
-    """A Role whose resources and policy come from gin scope `name`.
-
-    Args:
-      name: The role, e.g. "collector": `collector/RoleResources.cpus = 2`
-        applies to it, unscoped `RoleResources.cpus` to every role.
-      command: The command line, with placeholders.
-      count: Processes of the role.
-      env: Environment variables added to each process's environment.
-
-    Returns:
-      The role.
-    """
-    with gin.config_scope(name):
-        return Role(
-            name=name,
-            command=tuple(command),
-            count=count,
-            resources=RoleResources(),
-            policy=RestartPolicy(),
-            env=dict(env or {}),
-        )
-
-
 def submit(
     run_dir: str,
     server: Role,
@@ -242,45 +190,27 @@ def submit(
     Raises:
       ValueError: If a role's count or name is wrong, a port name is not a
         lowercase identifier, or a command uses an unknown `{..._port}`.
-      executors.SlurmUnavailableError: If the Slurm commands, the controller,
+      SlurmUnavailableError: If the Slurm commands, the controller,
         the partition or the accounting database cannot be reached.
       RuntimeError: If sbatch fails (its message included).
     """
     settings = settings if settings is not None else SlurmJobSettings()
     ports = dict({"replay": 0} if ports is None else ports)
-    _validate(server, collectors, trainer, ports)
+    slurm_job_script.validate(server, collectors, trainer, ports)
     # wait() reads job states from accounting: check it now, not after hours.
-    executors.check_slurm_reachable(settings.partition)
+    slurm_commands.check_reachable(settings.partition)
     run_dir = os.path.abspath(run_dir)
     slurm_dir = os.path.join(run_dir, SLURM_DIR)
     logs_dir = os.path.join(run_dir, LOGS_DIR)
     os.makedirs(slurm_dir, exist_ok=True)
     os.makedirs(logs_dir, exist_ok=True)
     groups = [server, *([collectors] if collectors.count else []), trainer]
-    spec = {
-        "run_dir": run_dir,
-        "logs_dir": logs_dir,
-        "ports": ports,
-        "max_requeues": settings.max_requeues,
-        "server_ready_timeout_s": settings.server_ready_timeout_s,
-        "roles": [
-            {
-                "name": role.name,
-                "group": group,
-                "command": list(role.command),
-                "count": role.count,
-                "env": dict(role.env),
-                "resources": dataclasses.asdict(role.resources),
-                "policy": dataclasses.asdict(role.policy),
-            }
-            for group, role in enumerate(groups)
-        ],
-    }
+    spec = slurm_job_script.job_spec(run_dir, logs_dir, groups, ports, settings)
     spec_path = os.path.join(slurm_dir, SPEC_FILE)
     _write_atomically(spec_path, json.dumps(spec, indent=2) + "\n")
     script_path = os.path.join(slurm_dir, SCRIPT_FILE)
     _write_atomically(script_path, batch_script(groups, settings, spec_path, logs_dir))
-    done = _run(["sbatch", "--parsable", script_path], cwd=run_dir)
+    done = slurm_commands.run(["sbatch", "--parsable", script_path], cwd=run_dir)
     if done.returncode != 0:
         raise RuntimeError(
             f"sbatch {script_path} failed ({done.returncode}): "
@@ -288,76 +218,9 @@ def submit(
         )
     job_id = done.stdout.strip().split(";")[0]
     with open(os.path.join(slurm_dir, HISTORY_FILE), "a") as f:
-        f.write(json.dumps({"job_id": job_id, "submitted": _now()}) + "\n")
+        f.write(json.dumps({"job_id": job_id, "submitted": clock.utc_now()}) + "\n")
     logging.info("Submitted Slurm job %s for %s; logs in %s", job_id, run_dir, logs_dir)
     return job_id
-
-
-def batch_script(
-    groups: Sequence[Role],
-    settings: SlurmJobSettings,
-    spec_path: str,
-    logs_dir: str,
-) -> str:
-    """The sbatch script: one heterogeneous component per role, then the driver.
-
-    Args:
-      groups: The roles with processes, in component order (server first).
-      settings: Job-wide settings.
-      spec_path: The driver's spec (job.json).
-      logs_dir: Where the driver's log goes.
-
-    Returns:
-      The script's text.
-    """
-    job_wide = [
-        f"--job-name={settings.job_name}",
-        f"--output={os.path.join(logs_dir, DRIVER_LOG)}",
-        "--open-mode=append",
-        "--requeue",
-        # B: only the driver gets it; it stops the steps in order itself.
-        f"--signal=B:USR1@{settings.signal_before_end_s}",
-    ]
-    for name in ("account", "qos"):
-        if getattr(settings, name):
-            job_wide.append(f"--{name}={getattr(settings, name)}")
-    job_wide += list(settings.extra_sbatch_args)
-    lines = ["#!/bin/bash"]
-    for group, role in enumerate(groups):
-        if group:
-            lines.append("#SBATCH hetjob")
-        resources = role.resources
-        options = job_wide if group == 0 else []
-        options = options + [
-            f"--time={settings.time_limit_min}",
-            f"--ntasks={role.count}",
-            f"--cpus-per-task={resources.cpus}",
-            # Per CPU, not --mem: a component's tasks may span nodes, and
-            # sbatch rejects --mem in one component with --mem-per-cpu in
-            # another.
-            f"--mem-per-cpu={mem_per_cpu(resources)}",
-        ]
-        partition = resources.partition or settings.partition
-        if partition:
-            options.append(f"--partition={partition}")
-        if resources.gres:
-            options.append(f"--gres={resources.gres}")
-        if resources.constraint:
-            options.append(f"--constraint={resources.constraint}")
-        options += list(resources.extra_sbatch_args)
-        lines += [f"#SBATCH {option}" for option in options]
-    lines += [
-        f"export PYTHONPATH={shlex.quote(_PROJECT_ROOT)}${{PYTHONPATH:+:$PYTHONPATH}}",
-        # exec: SIGUSR1 (B:) must reach the driver, not a waiting shell.
-        f"exec {shlex.quote(settings.python)} -m launchers.slurm_job_driver "
-        f"{shlex.quote(spec_path)}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def mem_per_cpu(resources: RoleResources) -> int:
-    """MB per CPU so that each process gets at least `resources.mem_mb`."""
-    return math.ceil(resources.mem_mb / resources.cpus)
 
 
 def wait(
@@ -386,7 +249,7 @@ def wait(
         directory can then be resumed by submitting again.
     """
     logs_dir = os.path.join(os.path.abspath(run_dir), LOGS_DIR)
-    follower = _LogFollower(logs_dir, stream) if stream is not None else None
+    follower = output_tee.LogFollower(logs_dir, stream) if stream is not None else None
     last_state = None
     try:
         while True:
@@ -399,7 +262,7 @@ def wait(
             # sacct may show the ended run of a job that Slurm is requeueing
             # (preempted, node failure) before its new record: final only
             # once squeue no longer lists the job.
-            if state in FINAL_STATES and not _queued(job_id):
+            if state in FINAL_STATES and not slurm_commands.queued([job_id]):
                 break
             time.sleep(poll_interval_s)
     except KeyboardInterrupt:
@@ -450,13 +313,13 @@ def stop(job_id: str, grace_s: float = 600.0) -> None:
     (every step gets SIGTERM at once, SIGKILL after Slurm's KillWait). Either
     way the run can be resumed by submitting it again.
     """
-    _run(["scancel", "--batch", "--signal=USR2", job_id])
+    slurm_commands.run(["scancel", "--batch", "--signal=USR2", job_id])
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         if job_state(job_id)[0] in FINAL_STATES:
             return
         time.sleep(1.0)
-    _run(["scancel", job_id])
+    slurm_commands.run(["scancel", job_id])
 
 
 def job_state(job_id: str) -> tuple[str, str]:
@@ -465,49 +328,19 @@ def job_state(job_id: str) -> tuple[str, str]:
     The state is component 0's (the driver's): a requeued job shows its new
     run's state. "CANCELLED by 0" reads "CANCELLED".
     """
-    done = _run(
-        [
-            "sacct",
-            "--noheader",
-            "--parsable2",
-            "--allocations",
-            f"--jobs={job_id}",
-            "--format=JobID,State,ExitCode",
-        ]
-    )
-    for line in done.stdout.splitlines():
-        fields = line.split("|")
-        if len(fields) == 3 and fields[0] in (job_id, f"{job_id}+0"):
-            return (fields[1].split() or ["UNKNOWN"])[0], fields[2]
+    rows = slurm_commands.sacct(job_id, ("JobID", "State", "ExitCode"), "--allocations")
+    for job, state, exit_code in rows:
+        if job in (job_id, f"{job_id}+0"):
+            return slurm_commands.base_state(state), exit_code
     # sacct lags a moment behind sbatch.
     return "PENDING", ""
 
 
-def _queued(job_id: str) -> bool:
-    """Whether squeue still lists the job (pending, running or completing)."""
-    done = _run(["squeue", "--noheader", f"--jobs={job_id}", "--format=%T"])
-    return done.returncode == 0 and bool(done.stdout.strip())
-
-
 def job_steps(job_id: str) -> list[StepRecord]:
     """Every sacct line of the job, earlier (requeued) runs included, in order."""
-    done = _run(
-        [
-            "sacct",
-            "--noheader",
-            "--parsable2",
-            "--duplicates",
-            f"--jobs={job_id}",
-            "--format=JobID,JobName,NodeList,State,ExitCode,Start",
-        ]
-    )
-    steps = []
-    for line in done.stdout.splitlines():
-        fields = line.split("|")
-        if len(fields) == 6:
-            job, name, nodes, state, exit_code, start = fields
-            steps.append(StepRecord(job, name, nodes, state, exit_code, start))
-    return steps
+    fields = ("JobID", "JobName", "NodeList", "State", "ExitCode", "Start")
+    rows = slurm_commands.sacct(job_id, fields, "--duplicates")
+    return [StepRecord(*row) for row in rows]
 
 
 def format_steps(steps: Sequence[StepRecord]) -> str:
@@ -526,84 +359,8 @@ def _is_component(job_id: str, component: int) -> bool:
     return job_id.endswith(f"+{component}")
 
 
-def _validate(server: Role, collectors: Role, trainer: Role, ports: dict) -> None:
-    for role, name in ((server, SERVER), (collectors, COLLECTOR), (trainer, TRAINER)):
-        if role.name != name:
-            raise ValueError(
-                f"the {name} role must be named {name!r}, got {role.name!r}"
-            )
-    for role in (server, trainer):
-        if role.count != 1:
-            raise ValueError(f"{role.name} count must be 1, got {role.count}")
-    for name, port in ports.items():
-        if not _PORT_NAME.match(name):
-            raise ValueError(f"port names must be lowercase identifiers, got {name!r}")
-        if not 0 <= port < 65536:
-            raise ValueError(f"port {name!r} must be in [0, 65535], got {port}")
-    known = {"server_host", "task", "run_dir", *(f"{name}_port" for name in ports)}
-    for role in (server, collectors, trainer):
-        for arg in role.command:
-            for placeholder in _PLACEHOLDER.findall(arg):
-                if placeholder.endswith("_port") and placeholder not in known:
-                    raise ValueError(
-                        f"{role.name}'s command uses {{{placeholder}}} but ports "
-                        f"are {sorted(ports)}"
-                    )
-
-
 def _write_atomically(path: str, text: str) -> None:
     temporary = f"{path}.tmp"
     with open(temporary, "w") as f:
         f.write(text)
     os.replace(temporary, path)
-
-
-def _run(argv: list[str], cwd: Optional[str] = None) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            cwd=cwd,
-            timeout=_COMMAND_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise RuntimeError(
-            f"`{shlex.join(argv)}` did not answer within {_COMMAND_TIMEOUT_S} s"
-        ) from error
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-class _LogFollower:
-    """Copies new complete lines of every *.log in a directory to a stream."""
-
-    def __init__(self, logs_dir: str, stream: TextIO):
-        self._logs_dir = logs_dir
-        self._stream = stream
-        self._offsets: dict[str, int] = {}
-
-    def poll(self) -> None:
-        try:
-            names = sorted(os.listdir(self._logs_dir))
-        except FileNotFoundError:
-            return
-        for name in names:
-            if not name.endswith(".log"):
-                continue
-            path = os.path.join(self._logs_dir, name)
-            offset = self._offsets.get(name, 0)
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
-            end = data.rfind(b"\n") + 1
-            if not end:
-                continue
-            self._offsets[name] = offset + end
-            prefix = f"[{name[:-4]}] "
-            for line in data[:end].decode(errors="replace").splitlines():
-                self._stream.write(prefix + line + "\n")
-        self._stream.flush()

@@ -42,35 +42,33 @@ After the role's stop timeout the step is cancelled (SIGKILL after KillWait).
 
 Its messages go to stdout, i.e. <run_dir>/logs/driver.log; each step's
 output to <run_dir>/logs/<step>.log (srun --output, appended), where a line
-"[driver] ..." marks every start.
+"[driver] ..." marks every start. How a step is started, found and stopped is
+launchers/slurm_steps.py; this module decides when.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from typing import Optional
+
+from launchers import process_utils, slurm_steps
 
 # Seconds between two checks of the steps.
 _POLL_INTERVAL_S = 0.2
 # Seconds between two connection attempts while waiting for the server.
 _READY_POLL_S = 0.5
-# Seconds a Slurm client command may take.
-_COMMAND_TIMEOUT_S = 60
-# Seconds srun gets to exit after its step was cancelled outright.
-_KILL_WAIT_S = 60
-# Times the step list is read again while a step to stop is not in it.
-_STEP_LOOKUPS = 4
 # Exit codes of the driver (the batch step).
 EXIT_DONE = 0
 EXIT_FAILED = 1
 EXIT_NOT_REQUEUED = 3
+
+# Replaces a command's placeholders (tests use it from here).
+_substitute = slurm_steps.substitute
 
 
 def main(argv: list[str]) -> int:
@@ -81,29 +79,6 @@ def main(argv: list[str]) -> int:
     with open(argv[1]) as f:
         spec = json.load(f)
     return Driver(spec).run()
-
-
-class _Step:
-    """One process of a role, run as a job step; restarted as a new step."""
-
-    def __init__(self, role: dict, task: int):
-        self.role = role
-        self.task = task
-        # Collectors are numbered even when there is one: logs and sacct
-        # lines keep their names whatever the count.
-        name = role["name"]
-        self.name = f"{name}-{task}" if name == "collector" else name
-        self.policy = role["policy"]
-        self.log_path = ""
-        self.process: Optional[subprocess.Popen] = None
-        self.starts = 0
-        self.restarts = 0
-        self.restart_at: Optional[float] = None
-        self.dropped = False
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
 
 class Driver:
@@ -118,16 +93,18 @@ class Driver:
         self.spec = spec
         self.job_id = os.environ.get("SLURM_JOB_ID", "")
         self.requeues = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
-        self.steps: list[_Step] = []
+        self.steps: list[slurm_steps.Step] = []
         for role in spec["roles"]:
-            self.steps += [_Step(role, task) for task in range(role["count"])]
+            self.steps += [
+                slurm_steps.Step(role, task) for task in range(role["count"])
+            ]
         self.server = self._steps_of("server")[0]
         self.trainer = self._steps_of("trainer")[0]
         self.signal_received: Optional[int] = None
         self.done = False
         self.values: dict[str, str] = {}
 
-    def _steps_of(self, role: str) -> list[_Step]:
+    def _steps_of(self, role: str) -> list[slurm_steps.Step]:
         return [step for step in self.steps if step.role["name"] == role]
 
     def run(self) -> int:
@@ -140,9 +117,10 @@ class Driver:
         """
         for signum in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
-        server_host = _server_host()
+        server_host = slurm_steps.server_host()
         ports = {
-            name: port or _free_port() for name, port in self.spec["ports"].items()
+            name: port or process_utils.free_port()
+            for name, port in self.spec["ports"].items()
         }
         self.values = {
             "server_host": server_host,
@@ -152,8 +130,8 @@ class Driver:
         batch_node = os.environ.get("SLURMD_NODENAME", server_host)
         if batch_node != server_host:
             # Free ports were picked here, not where the server will listen.
-            _log(f"warning: driver on {batch_node}, server on {server_host}")
-        _log(
+            slurm_steps.log(f"warning: driver on {batch_node}, server on {server_host}")
+        slurm_steps.log(
             f"job {self.job_id} run {self.requeues + 1} (requeues so far: "
             f"{self.requeues}) on {socket.gethostname()}; server on {server_host}, "
             f"ports {ports}"
@@ -177,7 +155,7 @@ class Driver:
         deadline = time.monotonic() + self.spec["server_ready_timeout_s"]
         while self.signal_received is None:
             if time.monotonic() > deadline:
-                _log(
+                slurm_steps.log(
                     f"server not accepting connections on {host}:{port} after "
                     f"{self.spec['server_ready_timeout_s']} s; starting the others"
                 )
@@ -192,7 +170,7 @@ class Driver:
             else:
                 try:
                     with socket.create_connection((host, port), timeout=1.0):
-                        _log(f"server accepts connections on {host}:{port}")
+                        slurm_steps.log(f"server accepts connections on {host}:{port}")
                         return True
                 except OSError:
                     pass
@@ -211,20 +189,22 @@ class Driver:
             time.sleep(_POLL_INTERVAL_S)
         return self._finish()
 
-    def _on_exit(self, step: _Step) -> bool:
+    def _on_exit(self, step: slurm_steps.Step) -> bool:
         """Handles a step that exited unasked; False if the run must end."""
         code = step.process.returncode
         step.process = None
-        _log(f"{step.name} exited with {code}")
+        slurm_steps.log(f"{step.name} exited with {code}")
         if step is self.trainer and code == 0:
-            _log("trainer finished: stopping the collectors, then the server")
+            slurm_steps.log(
+                "trainer finished: stopping the collectors, then the server"
+            )
             self.done = True
             return False
         policy = step.policy
         if policy["restart"] and step.restarts < policy["max_restarts"]:
             step.restarts += 1
             step.restart_at = time.monotonic() + policy["backoff_s"]
-            _log(
+            slurm_steps.log(
                 f"restarting {step.name} in {policy['backoff_s']} s (restart "
                 f"{step.restarts} of {policy['max_restarts']})"
             )
@@ -234,85 +214,53 @@ class Driver:
             left = sum(1 for s in self._steps_of("collector") if not s.dropped)
             total = step.role["count"]
             if left:
-                _log(
+                slurm_steps.log(
                     f"{step.name} not restarted: continuing with {left} of "
                     f"{total} collectors"
                 )
                 return True
-            _log(f"{step.name} not restarted and no collector left: the run fails")
+            slurm_steps.log(
+                f"{step.name} not restarted and no collector left: the run fails"
+            )
             return False
-        _log(f"{step.name} not restarted: the run fails")
+        slurm_steps.log(f"{step.name} not restarted: the run fails")
         return False
 
     def _finish(self) -> int:
         """Stops every step in order; requeues or cancels the job if signalled."""
         signum = self.signal_received
         if signum is not None:
-            _log(f"got {signal.Signals(signum).name}: stopping every step in order")
+            slurm_steps.log(
+                f"got {signal.Signals(signum).name}: stopping every step in order"
+            )
         self._stop_all()
         if signum == signal.SIGUSR1:
             if self.requeues >= self.spec["max_requeues"]:
-                _log(f"not requeueing: already requeued {self.requeues} times")
+                slurm_steps.log(
+                    f"not requeueing: already requeued {self.requeues} times"
+                )
                 return EXIT_NOT_REQUEUED
-            _log(f"requeueing job {self.job_id}")
-            done = _slurm(["scontrol", "requeue", self.job_id])
+            slurm_steps.log(f"requeueing job {self.job_id}")
+            done = slurm_steps.slurm(["scontrol", "requeue", self.job_id])
             if done.returncode != 0:
-                _log(f"scontrol requeue failed: {done.stderr.strip()}")
+                slurm_steps.log(f"scontrol requeue failed: {done.stderr.strip()}")
                 return EXIT_FAILED
             return EXIT_DONE
         if signum == signal.SIGUSR2:
-            _log(f"cancelling job {self.job_id}: submit again to resume")
-            _slurm(["scancel", self.job_id])
+            slurm_steps.log(f"cancelling job {self.job_id}: submit again to resume")
+            slurm_steps.slurm(["scancel", self.job_id])
             return 128 + signum
         if signum is not None:
             return 128 + signum
         if self.done:
-            _log("run complete")
+            slurm_steps.log("run complete")
             return EXIT_DONE
         return EXIT_FAILED
 
-    def _start(self, step: _Step) -> None:
-        step.restart_at = None
-        role = step.role
-        resources = role["resources"]
-        values = dict(self.values, task=str(step.task))
-        command = [_substitute(arg, values) for arg in role["command"]]
-        step.log_path = os.path.join(self.spec["logs_dir"], f"{step.name}.log")
-        step.starts += 1
-        env = dict(os.environ)
-        env.update(role["env"])
-        env.update(
-            SMART_CONTROL_ROLE=role["name"],
-            SMART_CONTROL_TASK=str(step.task),
-            SMART_CONTROL_SERVER_HOST=self.values["server_host"],
-            SMART_CONTROL_RUN_DIR=self.values["run_dir"],
+    def _start(self, step: slurm_steps.Step) -> None:
+        slurm_steps.start(
+            step, self.values, self.spec["logs_dir"], self.job_id, self.requeues + 1
         )
-        for name, value in self.values.items():
-            if name.endswith("_port"):
-                env[f"SMART_CONTROL_{name.upper()}"] = value
-        mem_per_cpu = -(-resources["mem_mb"] // resources["cpus"])
-        argv = [
-            "srun",
-            f"--het-group={role['group']}",
-            "--ntasks=1",
-            "--nodes=1",
-            f"--cpus-per-task={resources['cpus']}",
-            f"--mem-per-cpu={mem_per_cpu}",
-            # Only what this step asks for, so the other steps fit beside it.
-            "--exact",
-            f"--job-name={step.name}",
-            f"--output={step.log_path}",
-            "--open-mode=append",
-            *([f"--gres={resources['gres']}"] if resources["gres"] else []),
-            *command,
-        ]
-        with open(step.log_path, "a") as log:
-            log.write(
-                f"[driver] {_now()} start {step.starts} of {step.name} (job "
-                f"{self.job_id}, run {self.requeues + 1}): {' '.join(command)}\n"
-            )
-        _log(f"starting {step.name} (start {step.starts})")
-        step.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env)
 
     def _stop_all(self) -> None:
         """Stops collectors, then the trainer, then the server, each group at once."""
@@ -323,114 +271,8 @@ class Driver:
             if running:
                 self._stop(running)
 
-    def _stop(self, steps: list[_Step]) -> None:
-        ids = _step_ids(self.job_id)
-        for _ in range(_STEP_LOOKUPS):
-            # A step started a moment ago may not be listed yet.
-            if all(step.name in ids for step in steps):
-                break
-            time.sleep(0.5)
-            ids = _step_ids(self.job_id)
-        for step in steps:
-            step_id = ids.get(step.name)
-            _log(f"stopping {step.name} (step {step_id}) with SIGTERM")
-            if step_id:
-                _slurm(["scancel", "--signal=TERM", step_id])
-            else:
-                # Never registered: srun kills what it may have started.
-                step.process.terminate()
-        timeout = max(step.policy["stop_timeout_s"] for step in steps)
-        deadline = time.monotonic() + timeout
-        for step in steps:
-            try:
-                step.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-                _log(f"{step.name} stopped ({step.process.returncode})")
-            except subprocess.TimeoutExpired:
-                _log(f"{step.name} still running after {timeout} s: cancelling it")
-                step_id = ids.get(step.name)
-                if step_id:
-                    _slurm(["scancel", step_id])
-                try:
-                    step.process.wait(timeout=_KILL_WAIT_S)
-                except subprocess.TimeoutExpired:
-                    step.process.kill()
-                    step.process.wait()
-
-
-def _server_host() -> str:
-    """The first node of het component 0 (the server's), as Slurm names it."""
-    nodelist = os.environ.get("SLURM_JOB_NODELIST_HET_GROUP_0") or os.environ.get(
-        "SLURM_JOB_NODELIST", ""
-    )
-    done = _slurm(["scontrol", "show", "hostnames", nodelist])
-    hosts = done.stdout.split()
-    if done.returncode != 0 or not hosts:
-        raise RuntimeError(f"cannot expand node list {nodelist!r}: {done.stderr}")
-    return hosts[0]
-
-
-def _free_port() -> int:
-    """A TCP port free on this node right now (the server binds it moments later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
-
-
-def _step_ids(job_id: str) -> dict[str, str]:
-    """Running steps of the job by name, e.g. {"collector-0": "44.2"}.
-
-    squeue lists a heterogeneous job's steps under each component's own job
-    id (the leader's id + offset), so every component is asked for.
-    """
-    components = sorted(
-        value
-        for name, value in os.environ.items()
-        if name.startswith("SLURM_JOB_ID_HET_GROUP_")
-    )
-    jobs = ",".join(components or [job_id])
-    done = _slurm(
-        ["squeue", "--steps", f"--jobs={jobs}", "--noheader", "--format=%i|%j"]
-    )
-    ids: dict[str, str] = {}
-    for line in done.stdout.splitlines():
-        step_id, _, name = line.strip().partition("|")
-        # A restarted step's predecessor may still be listed: keep the newest.
-        if name and not step_id.endswith(".batch"):
-            previous = ids.get(name)
-            if previous is None or _step_number(step_id) > _step_number(previous):
-                ids[name] = step_id
-    return ids
-
-
-def _step_number(step_id: str) -> int:
-    try:
-        return int(step_id.rsplit(".", 1)[1])
-    except (IndexError, ValueError):
-        return -1
-
-
-def _substitute(arg: str, values: dict) -> str:
-    """Replaces {name} for the known names only; other braces stay as they are."""
-    for name, value in values.items():
-        arg = arg.replace("{" + name + "}", value)
-    return arg
-
-
-def _slurm(argv: list[str]) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(
-            argv, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT_S
-        )
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(argv, 1, "", "timed out")
-
-
-def _now() -> str:
-    return datetime.datetime.now().isoformat(sep=" ", timespec="seconds")
-
-
-def _log(message: str) -> None:
-    print(f"{_now()} {message}", flush=True)
+    def _stop(self, steps: list[slurm_steps.Step]) -> None:
+        slurm_steps.stop(steps, self.job_id)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,26 @@ r"""Sweeps gin bindings: each point is a run_experiment job in its own run dir.
 
     python -m launchers.sweep --gin_file=experiments/quickstart.gin \
         --sweep='ReplayBufferManager.capacity=[10000, 50000, 200000]' \
-        --root_dir=runs/capacity_sweep [--executor=local --max_parallel=2]
+        --root_dir=runs/capacity_sweep [--seeds=0,1,2] \
+        [--executor=local --max_parallel=2]
 
 `--sweep` is repeatable (the points are the Cartesian product); `--sweep_file`
 reads the same `name=[values]` lines from a file. A swept name is any gin
-setting (`Configurable.param`, `scope/Configurable.param`) or macro (`SEED`);
-each point's bindings reach every stage process of its run. Every point is
+setting (`Configurable.param`, `scope/Configurable.param`) or macro; each
+point's bindings reach every stage process of its run. Every point is
 checked before anything runs. Points whose populate stage would be the same
 (launchers/experiment.py: a dry run's operative config) share one starter
 buffer, populated once before the points run; a sweep over the building
 populates one buffer per building.
+
+Seeds: `--seeds=0,1,2`, or the same as an axis `--sweep='SEED=[0, 1, 2]'`,
+runs every point with each seed (`SEED = k` bound; each seed its own starter
+buffer). A point of several seeds is laid out as `run_experiment --seeds`
+lays out a run (`points/p000/seed_<k>/`, and the point's across-seed
+summary.md, results.csv, run.json); each seed is a job of its own, so seeds
+run in parallel like points. The sweep's results.csv, plots and summary.md
+give every point across its seeds (launchers/sweep_results.py).
+
 `--executor=slurm` submits the same jobs as a Slurm job array (submitit); its
 knobs are gin (`SlurmExecutor.*`), the --slurm_* flags set them, and the
 operative values are written into sweep.json.
@@ -20,40 +30,45 @@ operative values are written into sweep.json.
       sweep.json              the sweep: experiment, bindings, points, status
       starter_buffers/<key>/  shared starter buffers, by populate key
       points/p000/ ...        one run_experiment run directory per point
-      logs/p000.log ...       each job's output
-      results.csv             one row per point: swept values, status, metrics
-      <metric>.png            the chosen metric against the swept value(s)
-      summary.md              the table, the best point, failed points
+                              (with seeds: points/p000/seed_<k>/ per seed)
+      logs/p000.log ...       each job's output (p000-seed_<k>.log with seeds)
+      results.csv             one row per point: swept values, seeds, status,
+                              across its seeds the mean, IQM and 95% bootstrap
+                              intervals of every metric of the policy, the
+                              schedule and their difference, overall and per
+                              season
+      <metric>.png            each metric's mean across seeds against the first
+                              swept value, 95% bootstrap band, the schedule
+                              dashed (return.png, cost.png, comfort_kh.png, ...)
+      summary.md              the table, the best point (by --metric's IQM),
+                              failed points
 
-Re-running the same command resumes: finished points are skipped (their
-run.json says complete, written last); failed or interrupted points run again.
+Re-running the same command resumes: finished runs are skipped (their
+run.json says complete, written last); failed or interrupted runs run again.
 """
 
 from __future__ import annotations
 
 import ast
-import csv
 import itertools
 import os
 import re
 import sys
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
 
-from launchers import executors, experiment, run_records
+from launchers import executors, experiment, run_records, seed_runs, sweep_results
+from smart_control.reinforcement_learning.evaluation import metric_table
 from smart_control.reinforcement_learning.utils import binary, run_files
 
 FLAGS = flags.FLAGS
 SWEEP_FILE = run_files.SWEEP_FILE
-METRICS = {
-    "return": ("policy", "return"),
-    "comfort": ("policy", "comfort_violation_degree_hours"),
-    "cost": ("policy", "cost"),
-    "carbon": ("policy", "carbon_kg"),
-    "energy": ("policy", "electricity_kwh"),
-    "schedule_return": ("schedule", "return"),
-}
+# Metrics that rank points (summary.md's best point): the metric table's
+# keys that have a better direction.
+RANKED_METRICS = [
+    m.key for m in metric_table.METRICS if m.better != metric_table.NEUTRAL
+]
 
 
 def define_flags() -> None:
@@ -78,8 +93,18 @@ def define_flags() -> None:
         "Each point's topology (run_experiment --mode).",
     )
     flags.DEFINE_integer("max_parallel", 2, "Local executor: points running at once.")
+    flags.DEFINE_list(
+        "seeds",
+        None,
+        "Seeds of every point, e.g. 0,1,2 (binds SEED; same as "
+        "--sweep='SEED=[0, 1, 2]'); results are aggregated across them. "
+        "Default: the experiment's SEED only.",
+    )
     flags.DEFINE_enum(
-        "metric", "return", sorted(METRICS), "Metric for the plot and the best point."
+        "metric",
+        "return",
+        RANKED_METRICS,
+        "Metric (metric table key) that picks summary.md's best point.",
     )
     defaults = executors.slurm_defaults()
     for flag_name, (gin_name, kind, help_text) in _SLURM_FLAGS.items():
@@ -166,20 +191,60 @@ def point_bindings(point: Dict[str, Any]) -> List[str]:
     return [f"{name} = {value!r}" for name, value in point.items()]
 
 
+def split_seeds(
+    axes: List[Tuple[str, List[Any]]], seeds: Optional[List[int]]
+) -> Tuple[List[Tuple[str, List[Any]]], Optional[List[int]]]:
+    """(axes without SEED, the seeds of every point).
+
+    A swept SEED is not a dimension of the points: every point runs each of
+    its values, and results aggregate across them (as with --seeds).
+
+    Raises:
+      binary.UserError: if seeds are given both ways, or a SEED value is not
+        a seed.
+    """
+    swept = dict(axes)
+    if seed_runs.SEED_MACRO not in swept:
+        return axes, seeds
+    if seeds is not None:
+        raise binary.UserError(
+            "give the seeds once: --seeds or --sweep='SEED=[...]', not both"
+        )
+    return (
+        [(name, values) for name, values in axes if name != seed_runs.SEED_MACRO],
+        seed_runs.parse_seeds(swept[seed_runs.SEED_MACRO], source="--sweep SEED"),
+    )
+
+
+def several_seeds(seeds: Optional[Sequence[int]]) -> bool:
+    return seeds is not None and len(seeds) > 1
+
+
 def plan_points(
     gin_files: List[str],
     base_bindings: List[str],
     points: Dict[str, Dict[str, Any]],
+    seeds: Optional[List[int]] = None,
 ) -> Dict[str, experiment.Plan]:
-    """Checks every point's experiment; raises UserError naming the first bad one."""
+    """Checks every run's experiment (each point with each seed), by run name.
+
+    Raises:
+      binary.UserError: naming the first point (and seed) that does not plan.
+    """
+    several = several_seeds(seeds)
     plans = {}
     for name, point in points.items():
-        try:
-            plans[name] = experiment.plan(
-                gin_files, base_bindings + point_bindings(point)
-            )
-        except binary.UserError as e:
-            raise binary.UserError(f"point {name} ({point}): {e}") from None
+        for seed in seeds or [None]:
+            bindings = base_bindings + point_bindings(point)
+            if seed is not None:
+                bindings.append(seed_runs.seed_binding(seed))
+            try:
+                plans[sweep_results.run_name(name, seed, several)] = experiment.plan(
+                    gin_files, bindings
+                )
+            except binary.UserError as e:
+                where = f"point {name} ({point})" + (f" seed {seed}" if several else "")
+                raise binary.UserError(f"{where}: {e}") from None
     return plans
 
 
@@ -191,18 +256,24 @@ def run_sweep(
     executor,
     metric: str,
     point_flags: Sequence[str] = (),
+    seeds: Optional[List[int]] = None,
 ) -> Dict[str, Any]:
-    """Runs every point not complete yet; returns rows, failures and outputs.
+    """Runs every run not complete yet; returns rows, failures and outputs.
 
     Args:
+      axes: The swept settings as given (a SEED axis gives the seeds).
       point_flags: More run_experiment flags for every point (its topology).
+      seeds: The seeds of every point (--seeds); None: the experiment's.
     """
-    points = points_of(axes)
     spec = {
         "gin_files": gin_files,
         "gin_bindings": base_bindings,
         "axes": [[name, values] for name, values in axes],
     }
+    if seeds is not None:
+        spec["seeds"] = seeds
+    axes, seeds = split_seeds(axes, seeds)
+    several = several_seeds(seeds)
     sweep_path = os.path.join(root_dir, SWEEP_FILE)
     record = run_records.read_json(sweep_path)
     if record and record["spec"] != spec:
@@ -210,11 +281,12 @@ def run_sweep(
             f"{root_dir} holds another sweep ({record['spec']}); use a new --root_dir"
         )
     record = record or {"spec": spec, "started_at": run_records.now()}
-    named = {f"p{i:03d}": p for i, p in enumerate(points)}
-    plans = plan_points(gin_files, base_bindings, named)
+    named = {f"p{i:03d}": p for i, p in enumerate(points_of(axes))}
+    plans = plan_points(gin_files, base_bindings, named, seeds)
     record.update(
         status="running",
         points=named,
+        seeds=seeds,
         populate_keys={name: plan.populate_key for name, plan in plans.items()},
         executor=executor_settings(executor),
     )
@@ -259,34 +331,41 @@ def run_sweep(
         if failed:
             raise binary.UserError(f"populate failed; see {failed[0].log_path}")
 
-    # Wave 2: the points that are not complete yet.
+    # Wave 2: the runs (points, times seeds) that are not complete yet.
     jobs, skipped = [], []
-    for name in record["points"]:
-        point_dir = os.path.join(root_dir, "points", name)
-        run = run_records.read_json(os.path.join(point_dir, run_files.RUN_FILE))
-        if run and run.get("status") == "complete":
-            skipped.append(name)
-            continue
-        jobs.append(
-            executors.Job(
-                name=name,
-                argv=[
-                    *base,
-                    f"--root_dir={point_dir}",
-                    f"--starter_buffer_cache={cache}",
-                    *[f"--gin_bindings={b}" for b in plans[name].bindings],
-                ],
-                log_path=os.path.join(logs, f"{name}.log"),
+    for name in named:
+        for seed in seeds or [None]:
+            run = sweep_results.run_name(name, seed, several)
+            directory = sweep_results.run_dir(root_dir, name, seed, several)
+            if seed_runs.run_status(directory) == "complete":
+                skipped.append(run)
+                continue
+            jobs.append(
+                executors.Job(
+                    name=run,
+                    argv=[
+                        *base,
+                        f"--root_dir={directory}",
+                        f"--starter_buffer_cache={cache}",
+                        *[f"--gin_bindings={b}" for b in plans[run].bindings],
+                    ],
+                    log_path=sweep_results.log_path(root_dir, run),
+                )
             )
-        )
-    print(
-        f"{len(record['points'])} points: {len(skipped)} already complete, {len(jobs)} to run.",
-        flush=True,
+    runs = len(plans)
+    shape = f"{len(named)} points" + (
+        f" x {len(seeds)} seeds ({runs} runs)" if several else ""
     )
+    print(f"{shape}: {len(skipped)} already complete, {len(jobs)} to run.", flush=True)
     results = {r.name: r for r in executor.run(jobs)} if jobs else {}
 
-    rows = collect_results(root_dir, record["points"], results)
-    outputs = write_outputs(root_dir, axes, rows, metric)
+    points = sweep_results.collect(root_dir, named, seeds, results)
+    if several:
+        sweep_results.write_point_summaries(root_dir, points, seeds)
+    outputs = sweep_results.write_outputs(
+        root_dir, [name for name, _ in axes], points, metric, seeds
+    )
+    rows = [point.row() for point in points]
     failed = [row for row in rows if row["status"] != "complete"]
     record.update(
         status="complete" if not failed else "incomplete",
@@ -294,7 +373,13 @@ def run_sweep(
         outputs=outputs,
     )
     run_records.write_json(sweep_path, record)
-    return {"rows": rows, "failed": failed, "outputs": outputs, "skipped": skipped}
+    return {
+        "rows": rows,
+        "failed": failed,
+        "outputs": outputs,
+        "skipped": skipped,
+        "runs": runs,
+    }
 
 
 def _populated(cache: str, key: str) -> bool:
@@ -302,138 +387,6 @@ def _populated(cache: str, key: str) -> bool:
         os.path.join(cache, key, run_files.POPULATE_STATE_FILE)
     )
     return bool(state) and state.get("status") == "complete"
-
-
-def collect_results(
-    root_dir: str, points: Dict[str, Dict[str, Any]], results
-) -> List[Dict[str, Any]]:
-    rows = []
-    for name, point in points.items():
-        point_dir = os.path.join(root_dir, "points", name)
-        run = run_records.read_json(os.path.join(point_dir, run_files.RUN_FILE)) or {}
-        metrics = run_records.read_json(
-            os.path.join(
-                point_dir, run_files.EVAL_REPORT_DIR, run_files.EVAL_METRICS_FILE
-            )
-        )
-        row = {
-            "point": name,
-            **point,
-            "status": run.get("status", "not run"),
-            "log": os.path.join(root_dir, "logs", f"{name}.log"),
-        }
-        if (
-            name in results
-            and results[name].returncode not in (0, None)
-            and row["status"] == "complete"
-        ):
-            row["status"] = "failed"
-        for metric, (policy, key) in METRICS.items():
-            value = None
-            if metrics and policy in metrics["results"]:
-                value = metrics["results"][policy]["mean"].get(key)
-            row[metric] = value
-        rows.append(row)
-    return rows
-
-
-def write_outputs(
-    root_dir: str, axes, rows: List[Dict[str, Any]], metric: str
-) -> Dict[str, str]:
-    names = [name for name, _ in axes]
-    columns = ["point", *names, "status", *METRICS, "log"]
-    csv_path = os.path.join(root_dir, "results.csv")
-    tmp = csv_path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, csv_path)
-    plot_path = os.path.join(root_dir, f"{metric}.png")
-    _plot(rows, names, metric, plot_path)
-    summary_path = os.path.join(root_dir, "summary.md")
-    with open(summary_path, "w") as f:
-        f.write(_summary(rows, names, metric))
-    return {"results": csv_path, "plot": plot_path, "summary": summary_path}
-
-
-def _plot(rows, names, metric, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4))
-    x_name, others = names[0], names[1:]
-    groups: Dict[Tuple, List] = {}
-    for row in rows:
-        if row[metric] is not None:
-            groups.setdefault(tuple(row[n] for n in others), []).append(
-                (row[x_name], row[metric])
-            )
-    for group, values in groups.items():
-        values.sort(key=lambda v: (str(type(v[0])), v[0]))
-        label = ", ".join(f"{n}={v}" for n, v in zip(others, group)) or metric
-        xs = [v[0] for v in values]
-        numeric = all(isinstance(x, (int, float)) for x in xs)
-        axis.plot(
-            xs if numeric else [str(x) for x in xs],
-            [v[1] for v in values],
-            marker="o",
-            label=label,
-        )
-        if numeric and len(xs) > 1 and min(xs) > 0 and max(xs) / min(xs) >= 10:
-            axis.set_xscale("log")
-    axis.set_xlabel(x_name)
-    axis.set_ylabel(metric)
-    axis.set_title(f"{metric} against {x_name}")
-    axis.grid(True, alpha=0.3)
-    if len(groups) > 1:
-        axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-
-
-def _summary(rows, names, metric) -> str:
-    lines = [
-        f"# Sweep over {', '.join(names)}",
-        "",
-        f"Metric: `{metric}` (mean over eval episodes).",
-        "",
-    ]
-    header = ["point", *names, "status", metric, "schedule_return"]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    for row in rows:
-        cells = [
-            row["point"],
-            *[str(row[n]) for n in names],
-            row["status"],
-            _fmt(row[metric]),
-            _fmt(row["schedule_return"]),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    done = [r for r in rows if r[metric] is not None]
-    if done:
-        best = (min if metric in ("comfort", "cost", "carbon", "energy") else max)(
-            done, key=lambda r: r[metric]
-        )
-        lines += [
-            "",
-            f"Best: {best['point']} ({', '.join(f'{n}={best[n]}' for n in names)}), "
-            f"{metric} {_fmt(best[metric])}.",
-        ]
-    failed = [r for r in rows if r["status"] != "complete"]
-    if failed:
-        lines += ["", "Not complete:"] + [
-            f"- {r['point']}: {r['status']}, log {r['log']}" for r in failed
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(value) -> str:
-    return "" if value is None else f"{value:.3f}"
 
 
 def executor_bindings() -> List[str]:
@@ -482,12 +435,25 @@ def main(argv):
         with open(FLAGS.sweep_file) as f:
             lines += f.read().splitlines()
     axes = sweep_axes(lines)
+    seeds = seed_runs.parse_seeds(FLAGS.seeds)
+    split_seeds(axes, seeds)  # checks the seeds before anything is created
     bindings = FLAGS.gin_bindings + executor_bindings()
     # The base experiment with the launcher's bindings: checks them and
     # configures the executor (each point is checked again in run_sweep).
     # Parsing imports TensorFlow: its C++ logs go to <root_dir>/logs/native.log.
     with binary.quiet_native_logs(None):
-        experiment.plan(FLAGS.gin_file, bindings)
+        base = experiment.plan(FLAGS.gin_file, bindings)
+    seeded = seeds is not None or seed_runs.SEED_MACRO in dict(axes)
+    if seeded and base.seed is None:
+        raise binary.UserError(
+            "seeds: the experiment defines no SEED macro (experiments bind "
+            "SEED = 0 and wire %SEED to every stage's seed)"
+        )
+    if seeded and seed_runs.binds_seed(bindings):
+        raise binary.UserError(
+            "give the seeds once: a SEED axis or --seeds, or a --gin_bindings "
+            "of SEED, not both"
+        )
     # Only a checked experiment creates the sweep directory.
     root_dir = binary.make_output_dir(FLAGS.root_dir)
     binary.attach_native_log(root_dir)
@@ -501,13 +467,18 @@ def main(argv):
         executor,
         FLAGS.metric,
         point_flags=point_flags(),
+        seeds=seeds,
     )
     print(
-        f"Sweep of {len(outcome['rows'])} points ({len(outcome['skipped'])} skipped as complete):"
+        f"Sweep of {len(outcome['rows'])} points, {outcome['runs']} runs "
+        f"({len(outcome['skipped'])} skipped as complete):"
     )
     print(open(outcome["outputs"]["summary"]).read())
-    for name, path in outcome["outputs"].items():
-        print(f"  {name}: {path}")
+    outputs = outcome["outputs"]
+    print(f"  results: {outputs['results']}")
+    print(f"  summary: {outputs['summary']}")
+    if outputs["plots"]:
+        print(f"  plots:   {', '.join(outputs['plots'])}")
     if outcome["failed"]:
         for row in outcome["failed"]:
             print(

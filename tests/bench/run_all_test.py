@@ -10,10 +10,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GROUP_PREFIXES = ("environment", "insert", "sample", "populate", "checkpoint")
 
 
+@pytest.mark.slow
 def test_quick_run_writes_json_and_markdown(tmp_path):
     out = tmp_path / "results"
     completed = subprocess.run(

@@ -155,6 +155,7 @@ def test_energy_balance_closes():
     assert heated > 50 and cooled > 10  # both sides were exercised
 
 
+@pytest.mark.slow
 def test_observations_stay_in_spec_over_a_year():
     env = building_env.BuildingEnvironment(
         seed=3, start_date="2023-01-01", episode_days=365

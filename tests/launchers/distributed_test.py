@@ -87,6 +87,7 @@ def _item_keys(checkpoint):
     return {item.key for item in checkpoint_files.read_items(checkpoint, TABLE)}
 
 
+@pytest.mark.slow
 def test_distributed_run_with_two_collectors_loses_nothing(tmp_path):
     experiment = _experiment(
         tmp_path,
@@ -163,6 +164,7 @@ def test_distributed_run_with_two_collectors_loses_nothing(tmp_path):
     assert "collector-0  restarts 0" in done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_server_and_collector_killed_mid_run_are_restarted(tmp_path):
     experiment = _experiment(

@@ -223,6 +223,7 @@ def _slurm_executor(tmp_path, partition):
     )
 
 
+@pytest.mark.slurm
 def test_slurm_names_a_missing_partition(slurm_cluster, tmp_path):
     executor = _slurm_executor(tmp_path, "no-such-partition")
 
@@ -230,6 +231,7 @@ def test_slurm_names_a_missing_partition(slurm_cluster, tmp_path):
         executor.run([_shell_job("a", tmp_path, "true")])
 
 
+@pytest.mark.slurm
 def test_slurm_runs_jobs_as_one_array(slurm_cluster, tmp_path):
     script = (
         'echo "$0 $SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID"; echo "stderr of $0" >&2'
@@ -251,6 +253,7 @@ def test_slurm_runs_jobs_as_one_array(slurm_cluster, tmp_path):
     assert tasks == [(tasks[0][0], i) for i in range(3)]
 
 
+@pytest.mark.slurm
 def test_slurm_reports_a_failing_job(slurm_cluster, tmp_path):
     jobs = [
         _shell_job("ok", tmp_path, "echo fine"),
@@ -265,6 +268,7 @@ def test_slurm_reports_a_failing_job(slurm_cluster, tmp_path):
     assert open(failed.log_path).read() == "about to fail\n"
 
 
+@pytest.mark.slurm
 def test_slurm_reports_a_cancelled_job(slurm_cluster, tmp_path):
     started = tmp_path / "started"
     jobs = [
@@ -287,6 +291,7 @@ def test_slurm_reports_a_cancelled_job(slurm_cluster, tmp_path):
     assert _wait_until_stopped([pid]) == []
 
 
+@pytest.mark.slurm
 def test_slurm_ctrl_c_cancels_the_array(slurm_cluster, tmp_path):
     started = tmp_path / "started"
     job = _shell_job("sleeps", tmp_path, _SLURM_SLEEPING_JOB, started)

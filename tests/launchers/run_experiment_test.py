@@ -158,7 +158,9 @@ def test_a_launcher_binding_reaches_every_stage_that_has_its_configurable(
     assert "create_sac_agent" not in populate and "create_sac_agent" not in evaluation
     # The experiment's own settings reached every stage too (one-day episodes).
     assert "populate/BuildingEnvironment.episode_days = 1" in populate
-    assert "BuildingEnvironment.episode_days = 1" in evaluation
+    # The eval stage's episodes are the evaluation set's (it passes their
+    # length to the environment, so BuildingEnvironment.episode_days is unused).
+    assert "evaluation_set.episode_days = 1" in evaluation
     assert _json(root / "run.json")["gin_bindings"] == [
         "reward_function.comfort_weight = 0.3",
         "create_sac_agent.actor_learning_rate = 0.002",
@@ -275,7 +277,7 @@ def test_two_point_sweep_killed_and_resumed(tmp_path, experiment):
     with open(root / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["ReplayBufferManager.capacity"] for r in rows] == ["500", "1000"]
-    assert all(r["status"] == "complete" and r["return"] for r in rows)
+    assert all(r["status"] == "complete" and r["policy/return/mean"] for r in rows)
     assert (root / "return.png").stat().st_size > 0
     assert "Best:" in (root / "summary.md").read_text()
     # Both points trained from the one shared starter buffer.
@@ -340,6 +342,7 @@ def test_sweep_over_the_building_populates_and_evaluates_each_building(
             assert {e["length"] for e in episodes} == {86400 // step_s}
 
 
+@pytest.mark.slurm
 def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):
     root = tmp_path / "slurm_sweep"
     env = dict(os.environ, **slurm_cluster.env)
@@ -373,7 +376,7 @@ def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):
         ("500", "complete"),
         ("1000", "complete"),
     ]
-    assert all(r["return"] for r in rows)
+    assert all(r["policy/return/mean"] for r in rows)
     assert len(os.listdir(root / "starter_buffers")) == 1
     # submitit's own files (sbatch script, task results) are kept beside the sweep.
     assert any(

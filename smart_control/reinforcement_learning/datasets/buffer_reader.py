@@ -32,6 +32,7 @@ from smart_control.reinforcement_learning.datasets import (
 from smart_control.reinforcement_learning.replay_buffer import (
     checkpoint_files,
     checkpoint_store,
+    metadata as buffer_metadata,
 )
 from smart_control.reinforcement_learning.utils import json_files
 
@@ -266,7 +267,7 @@ def read_buffer(
     checkpoint = paths.find_checkpoint(buffer_dir)
     root = _buffer_root(checkpoint, buffer_dir)
     store = checkpoint_store.CheckpointStore(root)
-    metadata = store.read_metadata() or {}
+    metadata = buffer_metadata.read(store.metadata_path) or {}
     try:
         name = _choose_table(checkpoint, table_name, metadata)
         found = checkpoint_files.inspect_table(checkpoint, name)

@@ -87,7 +87,17 @@ class StallReporter:
     """Logs `describe()` every `interval_s` while `progress()` is not called.
 
     Use as a context manager around a loop that calls `progress()` whenever it
-    gets something done.
+    gets something done. A thread calls `check()` when the next report could
+    be due; tests call `check()` themselves with a fake `clock` instead, so
+    what is reported does not depend on how threads are scheduled.
+
+    Args:
+      describe: Given the seconds without progress, says why in one line.
+      interval_s: Seconds without progress before the first report, and
+        between two reports of one stall.
+      log: Receives each report.
+      clock: Monotonic time in seconds; the thread waits the intervals it
+        computes in real time.
     """
 
     def __init__(
@@ -95,13 +105,16 @@ class StallReporter:
         describe: Callable[[float], str],
         interval_s: float = 30.0,
         log: Callable[[str], None] = logging.warning,
+        clock: Callable[[], float] = time.monotonic,
     ):
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s!r}")
         self._describe = describe
         self._interval_s = interval_s
         self._log = log
-        self._last_progress = time.monotonic()
+        self._clock = clock
+        self._last_progress = clock()
+        self._next_report = self._last_progress + interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._watch, name="stall-reporter", daemon=True
@@ -109,10 +122,12 @@ class StallReporter:
         self.stalls_reported = 0
 
     def progress(self) -> None:
-        self._last_progress = time.monotonic()
+        """Records that the loop got something done (ends a stall)."""
+        self._last_progress = self._clock()
 
     def __enter__(self) -> StallReporter:
-        self._last_progress = time.monotonic()
+        self.progress()
+        self._next_report = self._last_progress + self._interval_s
         self._thread.start()
         return self
 
@@ -120,21 +135,34 @@ class StallReporter:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def check(self) -> float:
+        """Logs one report if one is due; returns the seconds until the next may be.
+
+        A report is due once `interval_s` passed without progress and
+        `interval_s` passed since the previous report of the same stall.
+        """
+        now = self._clock()
+        stalled_for = now - self._last_progress
+        if stalled_for < self._interval_s:
+            # Progress since the last report: a new stall starts counting.
+            self._next_report = self._last_progress + self._interval_s
+            return self._next_report - now
+        if now < self._next_report:
+            return self._next_report - now
+        try:
+            text = self._describe(stalled_for)
+        except Exception as e:  # noqa: BLE001  (a report must never kill the loop)
+            text = f"no progress for {stalled_for:.0f} s ({e})"
+        self._log(text)
+        self.stalls_reported += 1
+        self._next_report = now + self._interval_s
+        return self._interval_s
+
     def _watch(self) -> None:
-        next_report = self._last_progress + self._interval_s
-        while not self._stop.wait(max(0.05, next_report - time.monotonic())):
-            now = time.monotonic()
-            stalled_for = now - self._last_progress
-            if stalled_for < self._interval_s:
-                next_report = self._last_progress + self._interval_s
-                continue
-            try:
-                text = self._describe(stalled_for)
-            except Exception as e:  # noqa: BLE001  (a report must never kill the loop)
-                text = f"no progress for {stalled_for:.0f} s ({e})"
-            self._log(text)
-            self.stalls_reported += 1
-            next_report = now + self._interval_s
+        delay = self._next_report - self._clock()
+        # The floor keeps a clock that stands still (a test's) from spinning.
+        while not self._stop.wait(max(0.05, delay)):
+            delay = self.check()
 
 
 def describe_table(address: str, table: str, timeout_s: int = 5) -> str:
@@ -166,7 +194,16 @@ class ServerMonitor:
     """Polls a server in a thread; counts and logs its outages.
 
     `reachable` is the latest poll's answer (no RPC on read), so a loop can
-    check it every iteration for free.
+    check it every iteration for free. The thread calls `check()` every
+    `poll_interval_s`; tests call it themselves, with a fake `clock` to
+    measure downtime.
+
+    Args:
+      address: "host:port" of the server.
+      what: Name for log lines, e.g. "replay server".
+      poll_interval_s: Seconds between two polls of the thread.
+      log: Receives one line when an outage starts and one when it ends.
+      clock: Monotonic time in seconds, for `downtime_s`.
     """
 
     def __init__(
@@ -175,11 +212,13 @@ class ServerMonitor:
         what: str,
         poll_interval_s: float = 1.0,
         log: Callable[[str], None] = logging.warning,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.address = address
         self.what = what
         self._poll_interval_s = poll_interval_s
         self._log = log
+        self._clock = clock
         self.reachable = True
         self.outages = 0
         self.downtime_s = 0.0
@@ -197,24 +236,27 @@ class ServerMonitor:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def check(self) -> bool:
+        """Polls the server once, logs an outage's start or end; returns `reachable`."""
+        up = is_reachable(
+            self.address, timeout_s=max(1, int(self._poll_interval_s * 2))
+        )
+        now = self._clock()
+        if not up and self._down_since is None:
+            self._down_since = now
+            self.outages += 1
+            self._log(
+                f"{self.what} at {self.address} unreachable (outage "
+                f"{self.outages}); Reverb keeps unconfirmed items and retries"
+            )
+        elif up and self._down_since is not None:
+            down_for = now - self._down_since
+            self.downtime_s += down_for
+            self._down_since = None
+            self._log(f"{self.what} at {self.address} is back after {down_for:.0f} s")
+        self.reachable = up
+        return up
+
     def _watch(self) -> None:
         while not self._stop.wait(self._poll_interval_s):
-            up = is_reachable(
-                self.address, timeout_s=max(1, int(self._poll_interval_s * 2))
-            )
-            now = time.monotonic()
-            if not up and self._down_since is None:
-                self._down_since = now
-                self.outages += 1
-                self._log(
-                    f"{self.what} at {self.address} unreachable (outage "
-                    f"{self.outages}); Reverb keeps unconfirmed items and retries"
-                )
-            elif up and self._down_since is not None:
-                down_for = now - self._down_since
-                self.downtime_s += down_for
-                self._down_since = None
-                self._log(
-                    f"{self.what} at {self.address} is back after {down_for:.0f} s"
-                )
-            self.reachable = up
+            self.check()

@@ -12,6 +12,12 @@ and write these; a name is spelt here once.
       eval_report/               EVAL_REPORT_DIR (metrics.json, plots/)
       logs/<stage>.log           LOGS_DIR
 
+    <experiment run of seeds>/   run_experiment --seeds=0,1,2 (a sweep point too)
+      run.json                   RUN_FILE (the seeds and each one's status)
+      summary.md                 RUN_SUMMARY_FILE (across seeds)
+      results.csv                RUN_RESULTS_FILE (per seed, across seeds)
+      seed_<k>/                  seed_run_dir(): an experiment run (above)
+
     <populate buffer dir>/       populate_starter_buffer
       populate.json              POPULATE_STATE_FILE
       (the replay buffer's own files, see replay_buffer/checkpoint_store.py)
@@ -40,6 +46,11 @@ STARTER_BUFFER_DIR = "starter_buffer"
 TRAIN_STAGE_DIR = "train"
 EVAL_REPORT_DIR = "eval_report"
 
+# An experiment run of several seeds (its seeds are experiment runs).
+SEED_RUN_DIR_PREFIX = "seed_"
+RUN_SUMMARY_FILE = "summary.md"
+RUN_RESULTS_FILE = "results.csv"
+
 # A sweep.
 SWEEP_FILE = "sweep.json"
 SWEEP_RESULTS_FILE = "results.csv"
@@ -58,6 +69,11 @@ GREEDY_POLICY = os.path.join("policies", "greedy_policy")
 
 # An evaluation report.
 EVAL_METRICS_FILE = "metrics.json"
+
+
+def seed_run_dir(root_dir: str, seed: int) -> str:
+    """The run directory of seed `seed` in a run of several seeds."""
+    return os.path.join(root_dir, f"{SEED_RUN_DIR_PREFIX}{seed}")
 
 
 def collector_dir(run_dir: str, task: int) -> str:

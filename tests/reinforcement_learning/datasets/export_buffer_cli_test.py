@@ -24,6 +24,7 @@ def _run(*args, timeout=300):
     )
 
 
+@pytest.mark.slow
 def test_exports_minari_and_parquet_and_imports_back(building_buffer, tmp_path):
     buffer_dir, state = building_buffer
     dataset = tmp_path / "building-v0"

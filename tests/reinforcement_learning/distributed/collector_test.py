@@ -44,6 +44,7 @@ def _read_stats(root, task):
         return json.load(f)
 
 
+@pytest.mark.slow
 def test_items_written_stats_and_a_restart(servers, tmp_path):
     replay_address, table, variable_address = servers
     root = str(tmp_path / "run")
@@ -83,6 +84,7 @@ def test_items_written_stats_and_a_restart(servers, tmp_path):
     assert seeds[0] != seeds[1]
 
 
+@pytest.mark.slow
 def test_initial_policy_acts_until_weights_are_pushed(servers, tmp_path):
     replay_address, _, variable_address = servers
     trainer, train_step = dt.make_agent()
@@ -119,6 +121,7 @@ def test_initial_policy_acts_until_weights_are_pushed(servers, tmp_path):
     assert _read_stats(str(tmp_path / "run"), 0)["policy_version"] == 7
 
 
+@pytest.mark.slow
 def test_weights_pushed_before_the_start_are_used_at_once(servers, tmp_path):
     replay_address, _, variable_address = servers
     trainer, train_step = dt.make_agent()
@@ -145,6 +148,7 @@ def test_weights_pushed_before_the_start_are_used_at_once(servers, tmp_path):
     assert stats.policy_version == 12 and stats.weight_updates == 1
 
 
+@pytest.mark.slow
 def test_max_env_steps_is_not_overshot(servers, tmp_path):
     replay_address, table, _ = servers
     stats = collector.collect(

@@ -117,44 +117,114 @@ def test_wait_for_server_returns_when_stopped():
     assert result and result[0] >= 0
 
 
-def test_stall_reporter_logs_while_no_progress():
+class FakeClock:
+    """Monotonic seconds that move only when the test says so."""
+
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+def _stall_reporter(clock, describe=None, interval_s=30.0):
     lines = []
-    start = time.monotonic()
-    with server_health.StallReporter(
-        lambda stalled_for: f"stalled for {stalled_for:.1f} s",
-        interval_s=0.3,
+    reporter = server_health.StallReporter(
+        describe or (lambda stalled_for: f"stalled for {stalled_for:.1f} s"),
+        interval_s=interval_s,
         log=lines.append,
-    ) as reporter:
-        time.sleep(1.2)
-    elapsed = time.monotonic() - start
-    # One line per 0.3 s without progress: at 0.3, 0.6, 0.9 (and 1.2) s.
-    assert 2 <= reporter.stalls_reported <= elapsed / 0.3 + 1
-    assert len(lines) == reporter.stalls_reported
-    stalled = [float(line.split()[2]) for line in lines]
-    assert stalled[0] >= 0.3
-    assert stalled == sorted(stalled)  # one stall, growing
+        clock=clock,
+    )
+    return reporter, lines
+
+
+def test_stall_reporter_logs_once_per_interval_while_no_progress():
+    clock = FakeClock()
+    reporter, lines = _stall_reporter(clock)
+    clock.advance(29.5)
+    assert reporter.check() == 0.5  # not due yet
+    assert lines == []
+    clock.advance(0.5)
+    assert reporter.check() == 30.0
+    clock.advance(15)
+    assert reporter.check() == 15  # same stall, reported 15 s ago
+    clock.advance(15)
+    reporter.check()
+    clock.advance(45)
+    reporter.check()  # late: one report, not two
+    assert lines == ["stalled for 30.0 s", "stalled for 60.0 s", "stalled for 105.0 s"]
+    assert reporter.stalls_reported == 3
 
 
 def test_stall_reporter_is_quiet_while_progressing():
-    lines = []
-    with server_health.StallReporter(
-        lambda stalled_for: "stalled", interval_s=1.0, log=lines.append
-    ) as reporter:
-        for _ in range(30):  # 1.5 s of progress every 0.05 s
-            time.sleep(0.05)
-            reporter.progress()
+    clock = FakeClock()
+    reporter, lines = _stall_reporter(clock)
+    for _ in range(20):  # 10 minutes of progress every 29 s
+        clock.advance(29)
+        reporter.progress()
+        assert reporter.check() == 30.0
     assert lines == [] and reporter.stalls_reported == 0
 
 
-def test_stall_reporter_survives_a_failing_describe():
-    lines = []
+def test_stall_reporter_counts_a_new_stall_from_the_last_progress():
+    clock = FakeClock()
+    reporter, lines = _stall_reporter(clock)
+    clock.advance(30)
+    reporter.check()
+    clock.advance(1)
+    reporter.progress()  # at 31 s: the stall ends
+    clock.advance(29.5)
+    assert reporter.check() == 0.5
+    assert len(lines) == 1
+    clock.advance(0.5)
+    reporter.check()
+    assert lines == ["stalled for 30.0 s", "stalled for 30.0 s"]
 
+
+def test_stall_reporter_starts_counting_when_entered():
+    clock = FakeClock()
+    reporter, lines = _stall_reporter(clock)
+    clock.advance(100)  # built long before its loop starts
+    with reporter:
+        clock.advance(10)
+        assert reporter.check() == 20
+    assert lines == []
+
+
+def test_stall_reporter_survives_a_failing_describe():
     def describe(stalled_for):
         raise RuntimeError("server gone")
 
-    with server_health.StallReporter(describe, interval_s=0.2, log=lines.append):
-        time.sleep(0.7)
-    assert lines and "(server gone)" in lines[0] and "no progress for" in lines[0]
+    clock = FakeClock()
+    reporter, lines = _stall_reporter(clock, describe=describe)
+    clock.advance(42)
+    reporter.check()
+    assert lines == ["no progress for 42 s (server gone)"]
+    assert reporter.stalls_reported == 1
+
+
+def test_stall_reporter_thread_reports_and_stops_on_exit():
+    """The thread calls check(): one report of a stall the fake clock makes."""
+    clock = FakeClock()
+    reported = threading.Event()
+    lines = []
+
+    def log(line):
+        lines.append(line)
+        reported.set()
+
+    reporter = server_health.StallReporter(
+        lambda stalled_for: "stalled", interval_s=0.25, log=log, clock=clock
+    )
+    with reporter:
+        clock.advance(0.5)
+        assert reported.wait(timeout=30)
+    # The clock stands still after the report, so the next one is never due.
+    assert lines == ["stalled"] and reporter.stalls_reported == 1
+    assert not reporter._thread.is_alive()
 
 
 def test_stall_reporter_needs_a_positive_interval():
@@ -171,28 +241,52 @@ def _wait_until(condition, timeout_s=30.0):
     return True
 
 
-def test_server_monitor_counts_an_outage_and_logs_the_return(tmp_path):
+def test_server_monitor_counts_an_outage_and_its_downtime(tmp_path):
+    """check() by hand on a real server that stops and comes back, fake clock."""
     port = portpicker.pick_unused_port()
     address = f"localhost:{port}"
+    clock = FakeClock()
+    lines = []
+    monitor = server_health.ServerMonitor(
+        address, "replay server", poll_interval_s=0.5, log=lines.append, clock=clock
+    )
     server = _server(tmp_path / "first", port=port)
+    try:
+        assert monitor.check() and monitor.reachable
+        assert monitor.outages == 0 and lines == []
+        server.stop()
+        clock.advance(2)
+        assert not monitor.check() and not monitor.reachable
+        clock.advance(5)
+        assert not monitor.check()  # the same outage
+        assert monitor.outages == 1 and monitor.downtime_s == 0
+        server = _server(tmp_path / "second", port=port)
+        clock.advance(7)
+        assert monitor.check() and monitor.reachable
+        clock.advance(1)
+        assert monitor.check()
+    finally:
+        server.stop()
+    assert monitor.outages == 1 and monitor.downtime_s == 12
+    assert lines == [
+        f"replay server at {address} unreachable (outage 1); Reverb keeps "
+        "unconfirmed items and retries",
+        f"replay server at {address} is back after 12 s",
+    ]
+
+
+def test_server_monitor_thread_sees_a_server_go(tmp_path):
+    """The thread calls check(): an outage shows in `reachable` without an RPC."""
+    port = portpicker.pick_unused_port()
+    server = _server(tmp_path, port=port)
     lines = []
     try:
         with server_health.ServerMonitor(
-            address, "replay server", poll_interval_s=0.2, log=lines.append
+            f"localhost:{port}", "replay server", poll_interval_s=0.2, log=lines.append
         ) as monitor:
-            time.sleep(0.5)  # a few polls of a server that is up
-            assert monitor.outages == 0 and lines == []
             server.stop()
             assert _wait_until(lambda: not monitor.reachable)
-            assert monitor.outages == 1
-            server = _server(tmp_path / "second", port=port)
-            assert _wait_until(lambda: monitor.reachable)
-            time.sleep(0.5)
-        assert monitor.outages == 1
-        assert monitor.downtime_s > 0
-        assert len(lines) == 2, lines
-        assert lines[0].startswith(f"replay server at {address} unreachable (outage 1)")
-        assert lines[1].startswith(f"replay server at {address} is back after ")
+        assert monitor.outages == 1 and len(lines) == 1
     finally:
         server.stop()
 

@@ -130,6 +130,7 @@ def run(tmp_path_factory):
         gin.clear_config()
 
 
+@pytest.mark.slow
 def test_training_blocks_below_the_min_size_and_says_why(run):
     assert run.blocked.trainer_alive and run.blocked.done is None
     assert run.ready == [1]
@@ -139,6 +140,7 @@ def test_training_blocks_below_the_min_size_and_says_why(run):
     )
 
 
+@pytest.mark.slow
 def test_training_finishes_once_the_collector_filled_the_table(run):
     result = run.result
     assert not result.already_done and result.resumed_from_train_step is None
@@ -152,6 +154,7 @@ def test_training_finishes_once_the_collector_filled_the_table(run):
     assert result.replay_server_outages == 0
 
 
+@pytest.mark.slow
 def test_done_says_distributed(run):
     done = run_dir.read_done(run.root)
     assert done["mode"] == "distributed"
@@ -159,6 +162,7 @@ def test_done_says_distributed(run):
     assert done["replay_buffer_frames"] == run.filled.items_written
 
 
+@pytest.mark.slow
 def test_weights_table_holds_the_final_train_step(run):
     agent, train_step = dt.make_agent()
     subscriber = variables.WeightSubscriber(
@@ -168,6 +172,7 @@ def test_weights_table_holds_the_final_train_step(run):
     assert dt.table_size(run.weights_address, variables.TABLE_NAME) == 1
 
 
+@pytest.mark.slow
 def test_learner_checkpoint_and_policies_are_written(run):
     checkpoint = tf.train.latest_checkpoint(
         run_dir.path(run.root, run_dir.LEARNER_CHECKPOINT_DIR)
@@ -179,6 +184,7 @@ def test_learner_checkpoint_and_policies_are_written(run):
         )
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_left_alone(run):
     mtime = os.path.getmtime(run_dir.path(run.root, run_dir.DONE_FILE))
     again = trainer.train_from_server(

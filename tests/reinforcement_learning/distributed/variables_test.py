@@ -133,6 +133,7 @@ def test_a_server_without_weights_table_is_refused(tmp_path, trainer):
         server.stop()
 
 
+@pytest.mark.slow
 def test_push_survives_a_server_restart_on_the_same_port(tmp_path, trainer):
     port = portpicker.pick_unused_port()
     address = f"localhost:{port}"

@@ -209,6 +209,7 @@ def test_gym_environments_get_seeded_episodes_with_return_and_length(tmp_path):
     assert set(scalars(str(tmp_path))) == {"Eval/return", "Eval/length"}
 
 
+@pytest.mark.slow
 def test_evaluate_writes_metrics_json_and_plots(tmp_path):
     out = evaluate.evaluate(
         "schedule",
@@ -230,6 +231,7 @@ def test_evaluate_writes_metrics_json_and_plots(tmp_path):
     assert "winter" in table and "comfort violation (K·h, lower is better)" in table
 
 
+@pytest.mark.slow
 def test_residual_and_plain_policies_are_not_mixed_up(tmp_path):
     from tf_agents.policies import policy_saver
 

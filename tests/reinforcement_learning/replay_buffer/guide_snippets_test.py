@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 import tensorflow as tf
 from tf_agents.agents.ddpg import critic_network
 from tf_agents.agents.sac import sac_agent, tanh_normal_projection_network
@@ -41,6 +42,7 @@ def _tiny_sac_agent(env):
     return agent
 
 
+@pytest.mark.slow
 def test_guide_snippets_run_as_written(tmp_path):
     env = create_building_environment(seed=3)
     agent = _tiny_sac_agent(env)

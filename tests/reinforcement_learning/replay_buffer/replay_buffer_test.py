@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from smart_control.reinforcement_learning.replay_buffer import (
     checkpoint_files,
+    errors,
     table_config,
 )
 from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
@@ -232,6 +233,7 @@ def test_load_applies_this_managers_sampler_and_rate_limiter(tmp_path, spec):
         assert experience.observation.shape == (4, 2, 4)
 
 
+@pytest.mark.slow
 def test_second_process_loads_what_the_first_checkpointed(tmp_path, spec):
     buffer_dir = tmp_path / "buf"
     writer = textwrap.dedent(
@@ -364,8 +366,10 @@ def test_bad_dataset_arguments_name_argument_and_value(tmp_path, spec):
 def test_two_managers_cannot_write_one_directory(tmp_path, spec):
     with ReplayBufferManager(spec, 10, tmp_path / "buf") as first:
         first.create_replay_buffer()
+        # An OSError, so every binary reports it in one line.
         with pytest.raises(
-            RuntimeError, match="in use by another running replay buffer server"
+            errors.BufferDirLockedError,
+            match="in use by another running replay buffer server",
         ):
             ReplayBufferManager(spec, 10, tmp_path / "buf").create_replay_buffer()
 

@@ -57,6 +57,7 @@ def _save_random_policy(path, env):
     policy_saver.PolicySaver(policy).save(str(path))
 
 
+@pytest.mark.slow
 def test_eval_of_a_saved_policy_against_the_schedule(tmp_path):
     _save_random_policy(tmp_path / "policy", create_building_environment(seed=0))
     done = _run(
@@ -100,6 +101,7 @@ def test_eval_of_a_saved_policy_against_the_schedule(tmp_path):
     assert "metrics.json" in out
 
 
+@pytest.mark.slow
 def test_eval_of_the_schedule_alone(tmp_path):
     done = _run(
         [
@@ -117,6 +119,7 @@ def test_eval_of_the_schedule_alone(tmp_path):
     assert "Evaluated schedule on 4 episodes" in done.stdout
 
 
+@pytest.mark.slow
 def test_eval_errors_are_one_line(tmp_path):
     missing = _run(
         [
@@ -168,6 +171,7 @@ def _stop(process):
     return out
 
 
+@pytest.mark.slow
 def test_reverb_server_checkpoints_on_sigterm_and_restores_on_restart(tmp_path):
     buffer_dir = tmp_path / "buffer"
     process, address, restored = _start_server(buffer_dir)

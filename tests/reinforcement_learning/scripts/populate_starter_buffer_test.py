@@ -62,6 +62,7 @@ def _building_data_spec():
     return tensor_spec.from_spec(policy.trajectory_spec)
 
 
+@pytest.mark.slow
 def test_the_guides_command_verbatim_fills_a_buffer_that_loads(tmp_path):
     # The guide runs `python scripts/...` from smart_control/reinforcement_learning/;
     # a `scripts` link in a scratch directory keeps the buffer out of the tree.
@@ -100,6 +101,7 @@ def test_the_guides_command_verbatim_fills_a_buffer_that_loads(tmp_path):
         assert experience.observation.shape == (32, 2, 18)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_repeats_no_run(tmp_path):
     args = [
         "-m",
@@ -136,6 +138,7 @@ def test_resume_after_kill_repeats_no_run(tmp_path):
     assert state["frames"] == expected["frames"] == 6 * 95
 
 
+@pytest.mark.slow
 def test_same_seed_same_contents_other_seed_other_contents(tmp_path):
     common = ["-m", MODULE, "--steps_per_run=48", "--num_runs=2", "--noprogress"]
     hashes = []
@@ -146,6 +149,7 @@ def test_same_seed_same_contents_other_seed_other_contents(tmp_path):
     assert hashes[0] == hashes[1] != hashes[2]
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_an_existing_buffer(tmp_path):
     common = [
         "-m",
@@ -171,6 +175,7 @@ def existing_buffer(tmp_path_factory):
     return buffer_dir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "extra, code, message",
     [
@@ -345,11 +350,16 @@ def test_overwrite_with_a_busy_port_deletes_nothing(tmp_path, existing_buffer):
                 f"--root_dir={buffer_dir}",
                 "--overwrite",
                 "--noprogress",
+                # The port is busy in this namespace, not in a private one.
+                "--network=shared",
                 f"--gin_bindings=ReplayBufferManager.port = {port}",
             ]
         )
-    line = _one_error_line(done)
-    assert f"port {port}" in line, line
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    # The shared-network warning, then the one error line.
+    assert done.returncode == 1 and len(lines) == 2, done.stderr[-3000:]
+    assert lines[0].startswith("warning: --network=shared"), lines
+    assert lines[1].startswith("error:") and f"port {port}" in lines[1], lines
     assert _digest_without_lock(buffer_dir) == before
 
 

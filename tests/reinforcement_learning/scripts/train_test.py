@@ -101,6 +101,7 @@ def test_help_explains_every_flag():
     assert "resumes an interrupted run" in completed.stdout
 
 
+@pytest.mark.slow
 def test_bad_flag_and_gin_typo_give_one_line(tmp_path):
     root = tmp_path / "run"
     bad_flag = _run(f"--root_dir={root}", *TINY, "--num_steps=5")
@@ -118,6 +119,7 @@ def test_bad_flag_and_gin_typo_give_one_line(tmp_path):
     assert not root.exists()
 
 
+@pytest.mark.slow
 def test_starter_buffer_of_another_spec_overwrites_nothing(tmp_path):
     building = tmp_path / "building_buffer"
     _write_buffer(building, create_building_environment(seed=0), steps=20)
@@ -135,6 +137,7 @@ def test_starter_buffer_of_another_spec_overwrites_nothing(tmp_path):
     assert set(after) - set(before) <= {os.path.join("replay_buffer", ".lock")}
 
 
+@pytest.mark.slow
 def test_starter_buffer_run_then_rerun_does_nothing(tmp_path):
     starter = tmp_path / "starter"
     frames = _write_buffer(
@@ -182,6 +185,7 @@ def test_starter_buffer_run_then_rerun_does_nothing(tmp_path):
     assert _files(root) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fault",
     [

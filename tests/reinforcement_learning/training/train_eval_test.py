@@ -77,6 +77,7 @@ def pendulum_run(tmp_path_factory):
     return root, result, ready
 
 
+@pytest.mark.slow
 def test_run_counts_and_result(pendulum_run):
     root, result, ready = pendulum_run
     assert ready == [1]
@@ -93,6 +94,7 @@ def test_run_counts_and_result(pendulum_run):
     assert result.train_steps_per_s > 0
 
 
+@pytest.mark.slow
 def test_run_commits_learner_and_buffer_checkpoints_and_writes_done(pendulum_run):
     root, result, _ = pendulum_run
     commit = run_dir.committed(root)
@@ -128,6 +130,7 @@ def test_run_commits_learner_and_buffer_checkpoints_and_writes_done(pendulum_run
     assert done["last_eval"]["env_steps"] == 200
 
 
+@pytest.mark.slow
 def test_run_writes_policies_that_load(pendulum_run):
     root, _, _ = pendulum_run
     assert sorted(os.listdir(os.path.join(root, "policies"))) == [
@@ -162,6 +165,7 @@ def test_run_writes_policies_that_load(pendulum_run):
     assert older.get_train_step() == 50
 
 
+@pytest.mark.slow
 def test_run_writes_fed_summaries(pendulum_run):
     root, _, _ = pendulum_run
     train = scalars(os.path.join(root, "train"))
@@ -204,6 +208,7 @@ def test_run_writes_fed_summaries(pendulum_run):
     assert records[-1]["columns"]["policy/return/n"] == 2  # episodes
 
 
+@pytest.mark.slow
 def test_finished_run_is_left_alone(pendulum_run):
     root, _, _ = pendulum_run
     done_path = os.path.join(root, run_dir.DONE_FILE)
@@ -227,6 +232,7 @@ class _InterruptAfter(wrappers.PyEnvironmentBaseWrapper):
         return self._env.step(action)
 
 
+@pytest.mark.slow
 def test_ctrl_c_checkpoints_before_exiting(tmp_path):
     _parse_tiny_config()
     root = str(tmp_path / "run")
@@ -248,6 +254,7 @@ def test_ctrl_c_checkpoints_before_exiting(tmp_path):
     assert not os.path.exists(os.path.join(root, "policies", "greedy_policy"))
 
 
+@pytest.mark.slow
 def test_shipped_building_config_trains_and_reports_energy_and_baseline(tmp_path):
     """configs/train/building_sac.gin at tiny sizes, with DDPG for variety."""
     binary.parse_gin(

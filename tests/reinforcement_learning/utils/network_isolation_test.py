@@ -147,6 +147,7 @@ def _attacks(port, host_listeners, other_uids=True):
     return results
 
 
+@pytest.mark.slow
 @needs_root
 def test_populate_server_is_closed_to_other_uids_and_namespaces(
     tmp_path, world_tmp, other_uids_can_run_python
@@ -228,6 +229,7 @@ def test_populate_server_is_closed_to_other_uids_and_namespaces(
         log.close()
 
 
+@pytest.mark.slow
 @needs_root
 def test_non_root_launcher_and_its_child_share_a_namespace_nobody_else_reaches(
     world_tmp, other_uids_can_run_python
@@ -274,6 +276,7 @@ def test_non_root_launcher_and_its_child_share_a_namespace_nobody_else_reaches(
         _kill(server)
 
 
+@pytest.mark.slow
 def test_shared_reverb_server_says_it_is_open_and_a_busy_port_is_refused(tmp_path):
     err = open(tmp_path / "server.err", "w")
     first = _start(
@@ -339,6 +342,7 @@ def test_shared_reverb_server_says_it_is_open_and_a_busy_port_is_refused(tmp_pat
         err.close()
 
 
+@pytest.mark.slow
 @needs_root
 def test_reverb_server_of_an_isolated_launcher_serves_only_the_run(tmp_path):
     """The distributed run's layout: launcher isolated, reverb_server its child."""

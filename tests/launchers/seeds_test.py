@@ -1,0 +1,530 @@
+"""Seeds in run_experiment and sweeps, the across-seed summaries, the verdict.
+
+The end-to-end tests run tiny experiments (one-day episodes, 8-unit
+networks, 20 train steps, one evaluation episode per season); the summary
+and verdict tests use hand-made metrics.json contents.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from launchers import run_experiment, seed_runs, summary, sweep, sweep_results, verdict
+from smart_control.reinforcement_learning.evaluation import across_seeds, metric_table
+from smart_control.reinforcement_learning.utils import binary
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TINY_EXPERIMENT = """
+include 'experiments/building_sac.gin'
+populate_starter_buffer.num_runs = 2
+populate_starter_buffer.steps_per_run = 48
+BuildingEnvironment.episode_days = 1
+TrainConfig.num_train_steps = 20
+TrainConfig.batch_size = 8
+TrainConfig.eval_interval = 0
+TrainConfig.checkpoint_interval = 0
+TrainConfig.policy_save_interval = 0
+TrainConfig.summary_interval = 20
+train_eval.initial_collect_steps = 0
+ReplayBufferManager.capacity = 1000
+create_sac_agent.actor_fc_layers = (8,)
+create_sac_agent.critic_joint_fc_layers = (8,)
+evaluation_set.episodes_per_season = 1
+evaluation_set.episode_days = 1
+evaluate.write_plots = False
+"""
+SUMMARY_LABELS = (
+    "return (higher is better)",
+    "cost ($, lower is better)",
+    "comfort violation (K·h, lower is better)",
+    "electricity (kWh, lower is better)",
+    "gas (kWh, lower is better)",
+    "CO2 (kg, lower is better)",
+)
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    path = tmp_path / "tiny_experiment.gin"
+    path.write_text(TINY_EXPERIMENT)
+    return str(path)
+
+
+def _launch(module, args, timeout):
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+# ------------------------------------------------------------ end to end
+
+
+@pytest.mark.timeout(1800)
+def test_run_experiment_seeds_end_to_end_then_resume(tmp_path, experiment):
+    root = tmp_path / "run"
+    args = [f"--gin_file={experiment}", f"--root_dir={root}", "--seeds=3,4"]
+    done = _launch("launchers.run_experiment", args, timeout=1700)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    run = _json(root / "run.json")
+    assert run["layout"] == "seeds" and run["seeds"] == [3, 4]
+    assert run["status"] == "complete"
+    assert run["runs"] == {
+        "3": {"dir": "seed_3", "status": "complete"},
+        "4": {"dir": "seed_4", "status": "complete"},
+    }
+    keys = []
+    for seed in (3, 4):
+        seed_dir = root / f"seed_{seed}"
+        seed_run = _json(seed_dir / "run.json")
+        assert seed_run["status"] == "complete" and seed_run["seed"] == seed
+        assert f"SEED = {seed}" in (seed_dir / "experiment.gin").read_text()
+        assert (seed_dir / "eval_report" / "metrics.json").exists()
+        keys.append(_json(seed_dir / "starter_buffer.json")["populate_key"])
+    assert keys[0] != keys[1]  # each seed its own starter buffer
+
+    rows = _csv(root / "results.csv")
+    assert [(r["seed"], r["across_seeds"]) for r in rows] == [("3", ""), ("4", "")] + [
+        ("", statistic)
+        for statistic in (
+            "n",
+            "mean",
+            "iqm",
+            "std",
+            "mean_ci_low",
+            "mean_ci_high",
+            "iqm_ci_low",
+            "iqm_ci_high",
+        )
+    ]
+    for column in (
+        "policy/cost/mean",
+        "policy/cost/winter/ci_high",
+        "baseline/comfort_kh/mean",
+        "difference/cost/ci_high",
+    ):
+        assert column in rows[0], column
+    by_statistic = {r["across_seeds"]: r for r in rows[2:]}
+    assert float(by_statistic["n"]["policy/cost/mean"]) == 2
+    assert float(by_statistic["mean"]["policy/cost/mean"]) == pytest.approx(
+        (float(rows[0]["policy/cost/mean"]) + float(rows[1]["policy/cost/mean"])) / 2
+    )
+    markdown = (root / "summary.md").read_text()
+    assert "Across 2 seeds" in markdown and "policy IQM [95% CI]" in markdown
+
+    out = done.stdout
+    # The eval stages' tables stay in their logs; the summary shows the seeds.
+    assert "[eval] return (higher is better)" not in out
+    assert f"Run complete: {root} (seeds 3, 4)" in out
+    for label in SUMMARY_LABELS:
+        assert label in out, label
+    for text in (
+        "policy mean",
+        "policy IQM [95% CI]",
+        "schedule",
+        "all year",
+        "winter",
+        "autumn",
+        "Verdict: the learned policy beats the schedule in",
+        f"summary: {root / 'summary.md'}",
+        f"results: {root / 'results.csv'}",
+    ):
+        assert text in out, text
+
+    # Seed 4 interrupted before its evaluation: only seed 4 runs again.
+    seed_3_before = _json(root / "seed_3" / "run.json")
+    record = _json(root / "seed_4" / "run.json")
+    record["status"] = "interrupted"
+    record["stages"]["eval"]["status"] = "interrupted"
+    (root / "seed_4" / "run.json").write_text(json.dumps(record))
+    (root / "seed_4" / "eval_report" / "metrics.json").unlink()
+    resumed = _launch("launchers.run_experiment", args, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "[seed 3] complete: skipped" in resumed.stdout
+    assert "[seed 4] run 2 of 2" in resumed.stdout
+    assert _json(root / "seed_3" / "run.json") == seed_3_before
+    assert _json(root / "seed_4" / "run.json")["status"] == "complete"
+    assert (root / "seed_4" / "eval_report" / "metrics.json").exists()
+    assert _json(root / "run.json")["status"] == "complete"
+
+    # A root of seeds is not resumed as a single run.
+    single = _launch(
+        "launchers.run_experiment",
+        [f"--gin_file={experiment}", f"--root_dir={root}"],
+        timeout=300,
+    )
+    assert single.returncode == 1
+    assert single.stderr.strip().startswith("error: ") and "--seeds" in single.stderr
+
+
+@pytest.mark.timeout(1800)
+def test_sweep_with_a_seed_axis_aggregates_each_point(tmp_path, experiment):
+    root = tmp_path / "sweep"
+    done = _launch(
+        "launchers.sweep",
+        [
+            f"--gin_file={experiment}",
+            f"--root_dir={root}",
+            "--max_parallel=2",
+            "--metric=cost",
+            "--sweep=ReplayBufferManager.capacity=[1000]",
+            "--sweep=SEED=[3, 4]",
+        ],
+        timeout=1700,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = _csv(root / "results.csv")
+    assert len(rows) == 1  # the seeds are not points
+    (row,) = rows
+    assert row["point"] == "p000" and row["ReplayBufferManager.capacity"] == "1000"
+    assert row["seeds"] == "3 4" and row["status"] == "complete"
+    assert row["runs_complete"] == "2/2"
+    for column in (
+        "policy/cost/iqm",
+        "policy/cost/iqm_ci_low",
+        "policy/cost/iqm_ci_high",
+        "policy/cost/mean_ci_low",
+        "policy/cost/winter/iqm",
+        "baseline/cost/mean",
+        "baseline/comfort_kh/summer/mean",
+        "difference/cost/iqm",
+    ):
+        assert row[column] != "", column
+    assert float(row["policy/cost/n"]) == 2
+    assert float(row["policy/cost/iqm_ci_low"]) <= float(row["policy/cost/iqm"])
+    for key in ("return", "cost", "comfort_kh", "gas_kwh"):
+        assert (root / f"{key}.png").stat().st_size > 0
+    markdown = (root / "summary.md").read_text()
+    assert (
+        "2 seeds per point: 3, 4" in markdown and "Best (lowest cost IQM)" in markdown
+    )
+    sweep_record = _json(root / "sweep.json")
+    assert sweep_record["seeds"] == [3, 4]
+    keys = sweep_record["populate_keys"]
+    assert set(keys) == {"p000-seed_3", "p000-seed_4"}
+    assert keys["p000-seed_3"] != keys["p000-seed_4"]
+    point = root / "points" / "p000"
+    assert _json(point / "run.json")["status"] == "complete"
+    assert (point / "summary.md").exists() and (point / "results.csv").exists()
+    for seed in (3, 4):
+        assert _json(point / f"seed_{seed}" / "run.json")["seed"] == seed
+
+
+# --------------------------------------------------- hand-made reports
+
+KEYS = ("return", "electricity_kwh", "gas_kwh", "cost", "carbon_kg", "comfort_kh")
+SEASONS = metric_table.SEASONS
+
+
+def _interval(mean, half, n):
+    low, high = (None, None) if half is None else (mean - half, mean + half)
+    return {"mean": mean, "ci_low": low, "ci_high": high, "n": n}
+
+
+def _role(values, half, n=12, per_season=3):
+    """overall and seasons of one role: every season has the overall values."""
+    overall = {k: _interval(v, half, n) for k, v in values.items()}
+    seasons = {
+        s: {k: _interval(v, half, per_season) for k, v in values.items()}
+        for s in SEASONS
+    }
+    return {"overall": overall, "seasons": seasons}
+
+
+def make_report(policy, schedule, cost_difference, comfort_difference, seed=1000):
+    """A format-2 metrics.json: policy and schedule values, paired differences.
+
+    `cost_difference` / `comfort_difference`: (mean, half-width or None).
+    """
+    episodes = [
+        {
+            "index": i,
+            "env_seed": 100 + i,
+            "season": SEASONS[i // 3],
+            "start_date": f"2023-{1 + i:02d}-02",
+        }
+        for i in range(12)
+    ]
+    results = {
+        "policy": {**_role(policy, 5.0), "mean": dict(policy), "episodes": []},
+        "baseline": {**_role(schedule, 5.0), "mean": dict(schedule), "episodes": []},
+    }
+    difference_values = {k: policy[k] - schedule[k] for k in KEYS}
+    difference = {"overall": {}, "seasons": {s: {} for s in SEASONS}}
+    for key in KEYS:
+        mean, half = {"cost": cost_difference, "comfort_kh": comfort_difference}.get(
+            key, (difference_values[key], 1.0)
+        )
+        difference["overall"][key] = _interval(mean, half, 12)
+        for s in SEASONS:
+            difference["seasons"][s][key] = _interval(mean, half, 3)
+    return {
+        "format": 2,
+        "policy": "/runs/q/train/policies/greedy_policy",
+        "baseline": "schedule",
+        "evaluation_set": {
+            "seed": seed,
+            "seasonal": True,
+            "episode_days": 7,
+            "episodes_per_season": 3,
+            "episodes": episodes,
+        },
+        "metrics": metric_table.table_json(KEYS),
+        "results": results,
+        "difference": difference,
+    }
+
+
+SCHEDULE = {
+    "return": -65.0,
+    "electricity_kwh": 900.0,
+    "gas_kwh": 2000.0,
+    "cost": 480.0,
+    "carbon_kg": 600.0,
+    "comfort_kh": 210.0,
+}
+
+
+def _policy(cost, comfort):
+    return {**SCHEDULE, "return": -60.0, "cost": cost, "comfort_kh": comfort}
+
+
+LONG = summary.NextExperiment(
+    "experiments/building_sac_long.gin", "make run-long", expected_wall_time_min=None
+)
+
+
+def test_quickstart_summary_says_plainly_it_does_not_beat_the_schedule():
+    report = make_report(_policy(500.0, 250.0), SCHEDULE, (20.0, 8.0), (40.0, 30.0))
+    text = summary.format_one_run(
+        report,
+        progress="3,000 train steps on 3,000 env steps, training took 4.0 min",
+        next_experiment=LONG,
+    )
+    # The per-season table, with intervals, for the summary's metrics.
+    for label in SUMMARY_LABELS:
+        assert label in text, label
+    assert "12 episodes (3 per season, 7 days each, seed 1000)" in text
+    assert "500.0 ± 5.00" in text and "winter" in text and "autumn" in text
+    assert (
+        "Verdict: the learned policy does NOT beat the schedule on the year-round "
+        "set yet: cost +20.00 $ (+4.2%) [95% CI +12.00, +28.00], comfort violation "
+        "+40.00 K·h [95% CI +10.00, +70.00]" in text
+    )
+    assert "  all year  no (cost not lower, comfort worse)" in text
+    assert "It got this far in 3,000 train steps on 3,000 env steps" in text
+    assert (
+        "A run long enough to beat the schedule: make run-long "
+        "(experiments/building_sac_long.gin, expected wall time not measured yet)."
+        in text
+    )
+
+
+def test_quickstart_summary_when_the_policy_beats_the_schedule():
+    # Cost lower (interval below 0), comfort not shown worse (interval spans 0).
+    report = make_report(_policy(420.0, 200.0), SCHEDULE, (-60.0, 10.0), (-10.0, 25.0))
+    text = summary.format_verdict(
+        report, progress="90,000 train steps", next_experiment=LONG
+    )
+    assert (
+        "Verdict: the learned policy BEATS the schedule on the year-round set" in text
+    )
+    assert "cost -60.00 $ (-12.5%) [95% CI -70.00, -50.00]" in text
+    assert "make run-long" not in text  # nothing longer to recommend
+    assert "  winter    beats" in text
+
+
+def test_next_experiment_of_the_quickstart_is_the_long_one():
+    long = run_experiment.NEXT_EXPERIMENT["experiments/quickstart.gin"]
+    assert long.gin_file == "experiments/building_sac_long.gin"
+    assert long.make_target == "make run-long"
+    for given in (
+        ["experiments/quickstart.gin"],
+        ["configs/experiments/quickstart.gin"],
+        ["/x/smart_control/configs/experiments/quickstart.gin"],
+    ):
+        assert run_experiment.next_experiment_for(given) is long
+    assert run_experiment.next_experiment_for(["experiments/building_sac.gin"]) is None
+    assert (
+        "about 42 min on 2 cores"
+        in summary.NextExperiment("e.gin", "make x", 42.0).describe()
+    )
+
+
+@pytest.mark.parametrize(
+    "cost, comfort, beats, cost_lower, comfort_no_worse",
+    [
+        ((-10.0, 5.0), (0.0, 3.0), True, True, True),
+        ((-10.0, 5.0), (4.0, 3.0), False, True, False),  # comfort interval > 0
+        ((-10.0, 5.0), (3.0, 3.0), True, True, True),  # ci_low == 0: not worse
+        ((-4.0, 5.0), (-20.0, 3.0), False, False, True),  # cost interval spans 0
+        ((-10.0, None), (-20.0, None), None, None, None),  # one episode
+    ],
+)
+def test_verdict_uses_the_paired_intervals(
+    cost, comfort, beats, cost_lower, comfort_no_worse
+):
+    report = make_report(_policy(470.0, 200.0), SCHEDULE, cost, comfort)
+    result = verdict.from_report(report)
+    assert (result.beats, result.cost_lower, result.comfort_no_worse) == (
+        beats,
+        cost_lower,
+        comfort_no_worse,
+    )
+    # The same from flat columns as a CSV gives them (strings).
+    columns = {
+        k: "" if v is None else str(v)
+        for k, v in verdict.report_columns(report).items()
+    }
+    assert verdict.from_columns(columns) == result
+
+
+def test_verdict_without_a_schedule_is_none():
+    report = make_report(_policy(470.0, 200.0), SCHEDULE, (-1.0, 1.0), (0.0, 1.0))
+    del report["difference"], report["results"]["baseline"]
+    assert verdict.from_report(report) is None
+    assert summary.format_verdict(report) == ""
+
+
+def test_seed_table_and_results_rows_from_hand_made_reports():
+    reports = {
+        seed: make_report(
+            _policy(cost, 200.0), SCHEDULE, (cost - 480.0, 5.0), (-10.0, 5.0)
+        )
+        for seed, cost in ((0, 470.0), (1, 430.0), (2, 490.0))
+    }
+    aggregate = summary.aggregate_seeds(reports)
+    table = summary.format_seed_table(aggregate)
+    assert "Across 3 seeds" in table
+    for label in SUMMARY_LABELS:
+        assert label in table
+    cost_block = table.split("cost ($, lower is better)")[1].split("\n\n")[0]
+    all_year = next(line for line in cost_block.splitlines() if "all year" in line)
+    assert all_year.split()[2] == "463.3"  # the mean of 470, 430, 490
+    assert "480.0" in all_year  # the schedule
+    verdicts = summary.format_seed_verdicts(reports, LONG)
+    assert "beats the schedule in 2 of 3 seeds (0, 1)." in verdicts
+    assert "make run-long" in verdicts
+
+    columns, rows = summary.results_table(
+        {0: "complete", 1: "complete", 2: "complete", 3: "failed"}, reports, aggregate
+    )
+    assert columns[:3] == ["seed", "across_seeds", "status"]
+    assert [r.get("seed") for r in rows[:4]] == [0, 1, 2, 3]
+    iqm = next(r for r in rows if r.get("across_seeds") == "iqm")
+    assert iqm["policy/cost/mean"] == pytest.approx(463.333, abs=1e-3)
+    assert iqm["baseline/cost/winter/mean"] == pytest.approx(480.0)
+
+
+def test_seeds_evaluated_on_other_episodes_are_refused():
+    reports = {
+        0: make_report(_policy(470.0, 200.0), SCHEDULE, (-10.0, 5.0), (0.0, 1.0)),
+        1: make_report(
+            _policy(470.0, 200.0), SCHEDULE, (-10.0, 5.0), (0.0, 1.0), seed=7
+        ),
+    }
+    reports[1]["evaluation_set"]["episodes"][0]["env_seed"] = 999
+    with pytest.raises(ValueError, match="other episodes"):
+        summary.aggregate_seeds(reports)
+
+
+def test_sweep_plot_series_and_schedule_reference():
+    def point(name, capacity, costs, schedule_cost=480.0):
+        reports = [
+            make_report(
+                _policy(c, 200.0),
+                {**SCHEDULE, "cost": schedule_cost},
+                (c - schedule_cost, 5.0),
+                (0.0, 1.0),
+            )
+            for c in costs
+        ]
+        return sweep_results.PointResult(
+            name,
+            {"ReplayBufferManager.capacity": capacity},
+            [0, 1],
+            {f"{name}-seed_0": "complete", f"{name}-seed_1": "complete"},
+            {f"{name}-seed_0": "a.log", f"{name}-seed_1": "b.log"},
+            {f"{name}-seed_{i}": r for i, r in enumerate(reports)},
+            across_seeds.aggregate_reports(reports),
+        )
+
+    axis = ["ReplayBufferManager.capacity"]
+    points = [point("p000", 500, [470.0, 460.0]), point("p001", 1000, [450.0, 440.0])]
+    series, reference = sweep_results.plot_series(points, axis, "cost")
+    assert series == {"policy": {500: [470.0, 460.0], 1000: [450.0, 440.0]}}
+    assert reference == {"schedule": 480.0}
+    # A swept setting that changes the schedule: the schedule is a series.
+    points[1] = point("p001", 1000, [450.0, 440.0], schedule_cost=300.0)
+    series, reference = sweep_results.plot_series(points, axis, "cost")
+    assert reference == {} and series["schedule"] == {
+        500: [480.0] * 2,
+        1000: [300.0] * 2,
+    }
+    row = points[0].row()
+    assert row["seeds"] == "0 1" and row["runs_complete"] == "2/2"
+    assert row["policy/cost/iqm"] == pytest.approx(465.0)
+    assert "baseline/cost/mean" in row and "difference/cost/iqm_ci_low" in row
+    assert points[0].beats() == (2, 2)
+    markdown = sweep_results.format_summary(axis, points, "cost", [0, 1], [])
+    assert "Best: p001 (ReplayBufferManager.capacity=1000), cost IQM 445.0" in markdown
+    assert "(lowest of the points)" in markdown
+
+
+def test_launchers_load_no_numerical_library_at_import():
+    # run_experiment enters its private network namespace at start-up, which
+    # needs a single-threaded process: numpy's BLAS would start threads.
+    code = (
+        "import os, sys\n"
+        "import launchers.run_experiment, launchers.sweep\n"
+        "loaded = [m for m in ('numpy', 'tensorflow') if m in sys.modules]\n"
+        "print(loaded, len(os.listdir('/proc/self/task')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "[] 1", done.stdout + done.stderr
+
+
+def test_seed_flags_and_axis():
+    assert seed_runs.parse_seeds(None) is None
+    assert seed_runs.parse_seeds(["0", "1", "2"]) == [0, 1, 2]
+    for bad in (["x"], ["-1"], ["1", "1"], [True]):
+        with pytest.raises(binary.UserError):
+            seed_runs.parse_seeds(bad)
+    axes = [("A.b", [1, 2]), ("SEED", [0, 1])]
+    assert sweep.split_seeds(axes, None) == ([("A.b", [1, 2])], [0, 1])
+    assert sweep.split_seeds([("A.b", [1])], [5]) == ([("A.b", [1])], [5])
+    with pytest.raises(binary.UserError, match="once"):
+        sweep.split_seeds(axes, [3])
+    assert seed_runs.binds_seed(["SEED = 3"]) and not seed_runs.binds_seed(
+        ["SEEDS.x = 1", "TrainConfig.seed = 2"]
+    )
+    assert seed_runs.overall_status({0: "complete", 1: "failed"}) == "failed"
+    assert seed_runs.overall_status({0: "complete", 1: "complete"}) == "complete"
