@@ -244,7 +244,8 @@ def _populate_cases() -> list:
         _case(
             "populate-capacity-float-binding",
             "populate",
-            [*out, "--gin_bindings=ReplayBufferManager.capacity = 1e20"],
+            # The starter buffer's capacity is scoped (populate/starter_buffer.gin).
+            [*out, "--gin_bindings=populate/ReplayBufferManager.capacity = 1e20"],
             "capacity must be an integer >= 1, got 1e+20",
         ),
         _case(
@@ -398,7 +399,7 @@ def _populate_cases() -> list:
         _case(
             "populate-epw-path-unbound",
             "populate",
-            [*out, EPW],
+            [*out, "--gin_file=populate/starter_buffer.gin", EPW],
             "gin: epw_weather.path must be bound (no default)",
             heavy=True,
         ),
@@ -729,7 +730,7 @@ def _inspect_cases() -> list:
             "inspect-empty-directory",
             "inspect_buffer",
             ["--root_dir={d}/empty"],
-            "no readable, non-empty replay buffer checkpoint in {d}/empty",
+            "no complete replay buffer checkpoint found in {d}/empty",
             heavy=True,
         ),
     ]
@@ -989,14 +990,10 @@ def run_case(case: Case, base: str, fixtures: Dict[str, str]) -> Result:
 
 
 def make_fixtures(scratch: str) -> Dict[str, str]:
-    fixtures = {}
-    needed = {n for c in CASES for n in c.needs}
-    if "buffer" in needed:
-        fixtures["buffer"] = os.path.join(scratch, "buffer")
-        ft.make_buffer(fixtures["buffer"], scratch)
-    if "run" in needed:
-        fixtures["run"] = os.path.join(scratch, "run")
-        ft.make_interrupted_run(fixtures["run"], scratch)
+    """The starter buffer and the interrupted run the cases copy."""
+    buffer_dir, run_dir = ft.make_buffer_and_run(scratch)
+    fixtures = {"buffer": buffer_dir, "run": run_dir}
+    assert {n for c in CASES for n in c.needs} <= set(fixtures)
     return fixtures
 
 
@@ -1070,6 +1067,11 @@ def main() -> int:
             last = o.lines[-1][:160] if o.lines else ""
             print(f"FAIL {name}: {'; '.join(problems)[:300]}\n     {last}")
     fixture_s, cases_s = run_all.timing
+    slowest = sorted(results.values(), key=lambda r: -r.outcome.seconds)[:8]
+    print(
+        "slowest: "
+        + ", ".join(f"{r.case.name} {r.outcome.seconds:.0f} s" for r in slowest)
+    )
     print(
         f"{len(results)} cases ({sum(c.heavy for c in CASES)} heavy): {passed} pass; "
         f"{one_line} one error line, {tracebacks} tracebacks, {modified} modified "

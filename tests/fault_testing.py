@@ -9,6 +9,7 @@ nothing left behind".
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import os
@@ -181,6 +182,21 @@ def make_interrupted_run(run_dir: str, scratch: str) -> None:
     )
     assert done.returncode == -9, done.stderr[-3000:]
     assert not os.path.exists(os.path.join(run_dir, "DONE"))
+
+
+def make_buffer_and_run(scratch: str) -> Tuple[str, str]:
+    """`make_buffer` and `make_interrupted_run` side by side under `scratch`:
+    (buffer directory, run directory)."""
+    buffer_dir = os.path.join(scratch, "buffer")
+    run_dir = os.path.join(scratch, "run")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        made = [
+            pool.submit(make_buffer, buffer_dir, scratch),
+            pool.submit(make_interrupted_run, run_dir, scratch),
+        ]
+        for future in made:
+            future.result()
+    return buffer_dir, run_dir
 
 
 def copy_tree(source: str, target: str) -> None:

@@ -8,7 +8,8 @@ failure must end in exactly one `error:` line naming the path and the cause,
 with a non-zero exit code, no traceback, nothing of the user's modified, and
 nothing left in $TMPDIR or beside the outputs.
 
-The mount tests need root (CI runs as root) and are skipped elsewhere.
+The mount tests need root and mount(8) (CI runs as root on a fresh VM): they
+are skipped, with the reason, elsewhere, and fail on CI (`CI` set) instead.
 """
 
 from __future__ import annotations
@@ -28,7 +29,24 @@ from tests import fault_testing as ft
 pytestmark = [pytest.mark.slow]
 
 IS_ROOT = os.geteuid() == 0
-needs_root = pytest.mark.skipif(not IS_ROOT, reason="mounts need root")
+ON_CI = bool(os.environ.get("CI"))
+
+
+def _unavailable(reason: str) -> None:
+    """Skips a test that needs what this machine lacks; on CI, fails it (the
+    suite must run there in full)."""
+    if ON_CI:
+        pytest.fail(f"on CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def root():
+    if not IS_ROOT:
+        _unavailable("mounts need root")
+
+
+needs_root = pytest.mark.usefixtures("root")
 
 
 @contextlib.contextmanager
@@ -41,7 +59,7 @@ def tmpfs(path: str, size: str):
         text=True,
     )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
+        _unavailable(f"cannot mount a tmpfs: {done.stderr.strip()}")
     try:
         yield path
     finally:
@@ -53,7 +71,7 @@ def read_only(path: str):
     """`path` made read-only by a read-only bind mount onto itself."""
     done = subprocess.run(["mount", "--bind", path, path], capture_output=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot bind-mount: {done.stderr.decode().strip()}")
+        _unavailable(f"cannot bind-mount: {done.stderr.decode().strip()}")
     try:
         subprocess.run(
             ["mount", "-o", "remount,ro,bind", path], check=True, capture_output=True
@@ -195,12 +213,7 @@ def test_a_failed_policy_export_leaves_no_partial_saved_model(tmp_path):
 @pytest.fixture(scope="module")
 def buffer_and_run(tmp_path_factory):
     """A complete starter buffer and an interrupted train run (made once)."""
-    scratch = str(tmp_path_factory.mktemp("fixtures"))
-    buffer_dir = os.path.join(scratch, "buffer")
-    ft.make_buffer(buffer_dir, scratch)
-    run_dir = os.path.join(scratch, "run")
-    ft.make_interrupted_run(run_dir, scratch)
-    return buffer_dir, run_dir
+    return ft.make_buffer_and_run(str(tmp_path_factory.mktemp("fixtures")))
 
 
 READ_ONLY_CASES = {
@@ -266,7 +279,11 @@ def test_read_only_checkpoints_fail_in_one_line_after_loading(tmp_path, buffer_a
             cwd=str(tmp_path),
             tmpdir=str(tmp_path / "tmp"),
         )
-        _assert_one_error_line(done, checkpoints, "Read-only file system")
+        line = _assert_one_error_line(done, checkpoints)
+        # A bind mount is a mount of its own: Reverb's rename of the staged
+        # checkpoint into it fails as a cross-device link before the kernel
+        # looks at its read-only flag; either way one line names both.
+        assert "Read-only file system" in line or "Invalid cross-device link" in line
     assert ft.tree_changes(before, ft.tree_state(checkpoints)) == []
     assert len(_state(buffer_dir)["runs"]) == 1
 
@@ -297,7 +314,7 @@ def test_permission_denied(tmp_path, buffer_and_run):
             _assert_one_error_line(done, str(locked), "Permission denied")
         assert ft.tree_changes(before, ft.tree_state(str(locked))) == []
     finally:
-        for directory, dirnames, _ in os.walk(locked):
+        for directory, _, _ in os.walk(locked):
             os.chmod(directory, 0o755)
 
 
@@ -333,7 +350,8 @@ def test_a_file_where_a_directory_belongs_inside_a_run(tmp_path, buffer_and_run)
     """policies/ of a train run is a file: the first export fails in one line."""
     run_dir = tmp_path / "run"
     ft.copy_tree(buffer_and_run[1], str(run_dir))
-    shutil.rmtree(run_dir / "policies")
+    # Killed at its first commit, the run may not have exported a policy yet.
+    shutil.rmtree(run_dir / "policies", ignore_errors=True)
     (run_dir / "policies").write_text("not a directory\n")
     done = ft.run_binary(
         "train",

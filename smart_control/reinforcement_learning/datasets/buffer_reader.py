@@ -32,6 +32,8 @@ from smart_control.reinforcement_learning.datasets import (
 from smart_control.reinforcement_learning.replay_buffer import (
     checkpoint_files,
     checkpoint_store,
+)
+from smart_control.reinforcement_learning.replay_buffer import (
     metadata as buffer_metadata,
 )
 from smart_control.reinforcement_learning.utils import json_files

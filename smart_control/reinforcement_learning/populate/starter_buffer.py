@@ -57,7 +57,6 @@ from smart_control.reinforcement_learning.utils import (
     json_files,
     run_files,
     specs,
-    validation,
 )
 
 STATE_FILE = state_lib.STATE_FILE
@@ -103,27 +102,6 @@ def _as_py_policy(policy: Any) -> py_policy.PyPolicy:
     raise ValueError(
         f"the populate policy factory returned {type(policy).__name__}, not a policy"
     )
-
-
-def check_settings(steps_per_run: Any, num_runs: Any, seed: Any) -> None:
-    """Refuses out-of-range settings (ValueError naming the setting)."""
-    validation.check_int("steps_per_run", steps_per_run, 1)
-    validation.check_int("num_runs", num_runs, 1)
-    validation.check_int("seed", seed, 0)
-
-
-def check_sequence_length(sequence_length: int, steps_per_run: int) -> None:
-    """Refuses items longer than a run: the buffer would stay empty.
-
-    Items never span two runs (each starts from a fresh reset), so a run of
-    `steps_per_run` steps holds `steps_per_run - sequence_length + 1` items.
-    """
-    if sequence_length > steps_per_run:
-        raise ValueError(
-            f"ReplayBufferManager.sequence_length = {sequence_length} is longer "
-            f"than steps_per_run = {steps_per_run}: no run could fill a single item "
-            "and the buffer would stay empty"
-        )
 
 
 def _write_state(buffer_dir: str, state: Dict[str, Any]) -> None:
@@ -226,7 +204,7 @@ def populate_starter_buffer(
       CheckpointVerificationError: If resume finds no run checkpoint that
         verifies.
     """
-    check_settings(steps_per_run, num_runs, seed)
+    state_lib.check_settings(steps_per_run, num_runs, seed)
     buffer_dir = os.path.abspath(buffer_dir)
     started = time.time()
     config = {"steps_per_run": steps_per_run, "seed": seed}
@@ -261,7 +239,7 @@ def populate_starter_buffer(
         checkpoint_dir=buffer_dir,
         protected_checkpoints=lambda: state_lib.committed_checkpoints(buffer_dir),
     )
-    check_sequence_length(manager.sequence_length, steps_per_run)
+    state_lib.check_sequence_length(manager.sequence_length, steps_per_run)
     if dry_run:
         return None
     if resume and state is None:

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-from smart_control.reinforcement_learning.utils import run_files
+from smart_control.reinforcement_learning.utils import run_files, validation
 
 STATE_FILE = run_files.POPULATE_STATE_FILE
 # Names whose presence means the directory holds a replay buffer.
@@ -25,6 +25,27 @@ class BufferExistsError(FileExistsError):
 
 class BufferInUseError(BufferExistsError):
     """Another process (a populate, a replay server) holds the buffer directory."""
+
+
+def check_settings(steps_per_run: Any, num_runs: Any, seed: Any) -> None:
+    """Refuses out-of-range settings (ValueError naming the setting)."""
+    validation.check_int("steps_per_run", steps_per_run, 1)
+    validation.check_int("num_runs", num_runs, 1)
+    validation.check_int("seed", seed, 0)
+
+
+def check_sequence_length(sequence_length: int, steps_per_run: int) -> None:
+    """Refuses items longer than a run: the buffer would stay empty.
+
+    Items never span two runs (each starts from a fresh reset), so a run of
+    `steps_per_run` steps holds `steps_per_run - sequence_length + 1` items.
+    """
+    if sequence_length > steps_per_run:
+        raise ValueError(
+            f"ReplayBufferManager.sequence_length = {sequence_length} is longer "
+            f"than steps_per_run = {steps_per_run}: no run could fill a single item "
+            "and the buffer would stay empty"
+        )
 
 
 def holds_a_buffer(buffer_dir: str) -> bool:

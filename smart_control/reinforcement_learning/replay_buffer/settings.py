@@ -18,11 +18,12 @@ from tf_agents.specs import tensor_spec
 
 from smart_control.reinforcement_learning.replay_buffer import metadata, table_config
 from smart_control.reinforcement_learning.replay_buffer.errors import check_int
+from smart_control.reinforcement_learning.utils import validation
 
 DEFAULT_TABLE_NAME = reverb_replay_buffer.DEFAULT_TABLE
 ProtectedCheckpoints = Callable[[], Iterable[str]]
 # Reverb's table size is a signed 64-bit integer.
-MAX_CAPACITY = 2**63 - 1
+MAX_CAPACITY = validation.MAX_INT64
 
 
 @dataclasses.dataclass(frozen=True)

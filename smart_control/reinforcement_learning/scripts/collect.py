@@ -23,6 +23,7 @@ import threading
 
 from absl import flags
 
+from smart_control.reinforcement_learning.scripts import gin_checks
 from smart_control.reinforcement_learning.utils import binary
 
 FLAGS = flags.FLAGS
@@ -128,7 +129,7 @@ def main(argv) -> int:
 def run() -> None:
     """Console entry point (smart-control-collect)."""
     define_flags()
-    binary.run(main)
+    binary.run(main, gin_checks=gin_checks.GIN_CHECKS)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import os
 
 from absl import flags
 
+from smart_control.reinforcement_learning.scripts import gin_checks
 from smart_control.reinforcement_learning.utils import binary
 
 DEFAULT_GIN_FILE = "eval/building.gin"
@@ -141,7 +142,7 @@ def _shown_keys(report):
 def run() -> None:
     """Console entry point (smart-control-eval)."""
     define_flags()
-    binary.run(main)
+    binary.run(main, gin_checks=gin_checks.GIN_CHECKS)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any, List, Optional
 
 from absl import flags
 
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.populate import state
+from smart_control.reinforcement_learning.replay_buffer import checkpoint_store
+from smart_control.reinforcement_learning.scripts import gin_checks
+from smart_control.reinforcement_learning.utils import binary, gin_preview, validation
 
 DEFAULT_GIN_FILE = "populate/starter_buffer.gin"
 FLAGS = flags.FLAGS
@@ -100,45 +104,30 @@ def _buffer_dir() -> str:
     return binary.check_output_dir(os.path.join(root, FLAGS.buffer_name), "buffer_name")
 
 
-def _check_before_loading(buffer_dir: str, bindings: list) -> None:
-    """Every check that needs no TensorFlow (the library repeats them)."""
-    from smart_control.reinforcement_learning.populate import state
-    from smart_control.reinforcement_learning.replay_buffer import checkpoint_store
-    from smart_control.reinforcement_learning.utils import gin_preview, validation
+def _check_before_loading(buffer_dir: str, bindings: List[str]) -> None:
+    """Every check that needs no TensorFlow (the library repeats them).
 
+    Settings the config binds to literals are checked here; one bound to a
+    reference, or left to its default, is the library's to check.
+    """
     preview = binary.check_gin(FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings)
 
-    def known(name, default, check):
-        value = preview.value(name, SCOPE, default)
-        if value is not gin_preview.NOT_LITERAL:
-            check(value)
-        return value
+    def bound(name: str, minimum: int, maximum: Optional[int] = None) -> Any:
+        value = preview.value(name, SCOPE, None)
+        if value is gin_preview.NOT_LITERAL or value is None:
+            return None
+        short = name.rpartition(".")[2]
+        return validation.check_int(short, value, minimum, maximum)
 
-    def in_range(name, minimum, maximum=None):
-        return lambda value: validation.check_int(name, value, minimum, maximum)
-
-    steps = known(f"{_GIN_FUNCTION}.steps_per_run", 672, in_range("steps_per_run", 1))
-    known(f"{_GIN_FUNCTION}.num_runs", 10, in_range("num_runs", 1))
-    seed = known(f"{_GIN_FUNCTION}.seed", 0, in_range("seed", 0))
-    known(
-        "ReplayBufferManager.capacity",
-        gin_preview.NOT_LITERAL,
-        in_range("capacity", 1, validation.MAX_INT64),
-    )
-    sequence_length = known(
-        "ReplayBufferManager.sequence_length", 2, in_range("sequence_length", 1)
-    )
-    if gin_preview.NOT_LITERAL not in (steps, sequence_length):
-        if sequence_length > steps:
-            raise binary.UserError(
-                f"ReplayBufferManager.sequence_length = {sequence_length} is longer "
-                f"than steps_per_run = {steps}: no run could fill a single item "
-                "and the buffer would stay empty"
-            )
+    steps = bound(f"{_GIN_FUNCTION}.steps_per_run", 1)
+    bound(f"{_GIN_FUNCTION}.num_runs", 1)
+    seed = bound(f"{_GIN_FUNCTION}.seed", 0)
+    bound("ReplayBufferManager.capacity", 1, validation.MAX_INT64)
+    sequence_length = bound("ReplayBufferManager.sequence_length", 1)
+    if None not in (steps, sequence_length):
+        state.check_sequence_length(sequence_length, steps)
     config = (
-        {"steps_per_run": steps, "seed": seed}
-        if gin_preview.NOT_LITERAL not in (steps, seed)
-        else None
+        {"steps_per_run": steps, "seed": seed} if None not in (steps, seed) else None
     )
     state.check_before_writing(buffer_dir, FLAGS.resume, FLAGS.overwrite, config)
     if FLAGS.resume or FLAGS.overwrite:
@@ -192,7 +181,7 @@ def _print_summary(summary) -> None:
 def run() -> None:
     """Console entry point (smart-control-populate)."""
     define_flags()
-    binary.run(main, network=binary.PRIVATE)
+    binary.run(main, network=binary.PRIVATE, gin_checks=gin_checks.GIN_CHECKS)
 
 
 if __name__ == "__main__":

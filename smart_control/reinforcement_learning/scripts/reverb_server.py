@@ -36,7 +36,13 @@ import threading
 
 from absl import flags
 
-from smart_control.reinforcement_learning.utils import binary, network_isolation
+from smart_control.reinforcement_learning.replay_buffer import checkpoint_store
+from smart_control.reinforcement_learning.scripts import gin_checks
+from smart_control.reinforcement_learning.utils import (
+    binary,
+    network_isolation,
+    validation,
+)
 
 DEFAULT_GIN_FILE = "reverb_server/building.gin"
 FLAGS = flags.FLAGS
@@ -88,16 +94,11 @@ def main(argv):
             f"--starter_buffer {os.path.abspath(FLAGS.starter_buffer)} is a file, "
             "not a buffer directory"
         )
-    if FLAGS.checkpoint_interval_s is not None and not (
-        FLAGS.checkpoint_interval_s >= 0
-    ):
-        raise binary.UserError(
-            "--checkpoint_interval_s must be a number >= 0, got "
-            f"{FLAGS.checkpoint_interval_s}"
+    if FLAGS.checkpoint_interval_s is not None:
+        validation.check_number(
+            "--checkpoint_interval_s", FLAGS.checkpoint_interval_s, 0
         )
     buffer_dir = binary.check_output_dir(FLAGS.root_dir)
-    from smart_control.reinforcement_learning.replay_buffer import checkpoint_store
-
     checkpoint_store.CheckpointStore(buffer_dir).check_not_locked()
     gin_files = FLAGS.gin_file or [DEFAULT_GIN_FILE]
     bindings = FLAGS.gin_bindings + binary.flag_bindings(
@@ -162,7 +163,7 @@ def main(argv):
 def run() -> None:
     """Console entry point (smart-control-reverb-server)."""
     define_flags()
-    binary.run(main, network=binary.SHARED)
+    binary.run(main, network=binary.SHARED, gin_checks=gin_checks.GIN_CHECKS)
 
 
 if __name__ == "__main__":

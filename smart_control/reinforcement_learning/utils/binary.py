@@ -61,6 +61,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import tokenize
 import traceback
 from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Union
 
@@ -68,6 +69,7 @@ from absl import app, flags, logging
 
 from smart_control.reinforcement_learning.utils import (
     gin_preview,
+    json_files,
     network_isolation,
     run_files,
 )
@@ -99,6 +101,12 @@ _USER_ERRORS = (
     # names the path or port and the cause.
     OSError,
 )
+
+
+# Checks of a config's literal values, given to `run` by the binary (they
+# live in the layers that know the values: the weather files, say).
+GinCheck = Callable[[gin_preview.GinPreview], None]
+_gin_checks: Sequence[GinCheck] = ()
 
 
 # What --root_dir is to the binary: OUTPUT (written: must be, or be creatable
@@ -194,6 +202,7 @@ def _parse_flags(argv: Sequence[str]) -> List[str]:
 def run(
     main: Callable[[List[str]], Optional[int]],
     network: Union[None, str, Callable[[], str]] = None,
+    gin_checks: Sequence[GinCheck] = (),
 ) -> None:
     """`app.run(main)` with dash-tolerant flags, one-line user errors, and
     SIGTERM handled as Ctrl-C.
@@ -204,7 +213,11 @@ def run(
         `--network` flag: "private" or "shared", or a function of the parsed
         flags returning one (its docstring is the flag's default in --help).
         None: no such flag.
+      gin_checks: checks of the config's literal values (see `check_gin`),
+        run before `main`; they raise OSError or ValueError in one line.
     """
+    global _gin_checks
+    _gin_checks = tuple(gin_checks)
     if network is not None and "network" not in FLAGS:
         _define_network_flag(network)
 
@@ -318,9 +331,16 @@ def user_message(error: BaseException) -> Optional[str]:
         )
     if isinstance(error, _USER_ERRORS):
         return first or type(error).__name__
-    module = type(error).__module__ or ""
-    if module.startswith(("tensorflow", "reverb")) or isinstance(error, RuntimeError):
-        if any(cause in first for cause in _FILESYSTEM_CAUSES):
+    # The class or, for gin's proxy of an error raised in a configurable, a
+    # base of it comes from TensorFlow or Reverb.
+    native = any(
+        (cls.__module__ or "").startswith(("tensorflow", "reverb"))
+        for cls in type(error).__mro__
+    )
+    if native or isinstance(error, RuntimeError):
+        # TensorFlow words some causes in lower case ("... is not a directory").
+        lowered = first.lower()
+        if any(cause.lower() in lowered for cause in _FILESYSTEM_CAUSES):
             # "/x/y; No space left on device" -> "/x/y: No space left on device"
             return re.sub(r"; (?=[A-Z])", ": ", first)
     return None
@@ -390,35 +410,6 @@ def _why_not_writable(directory: str) -> str:
     return os.strerror(errno.EACCES)
 
 
-def check_input_path(path: str, flag_name: str = "root_dir", kind: str = "") -> str:
-    """An input that exists (and is a `kind`: "dir" or "file", if given).
-
-    Returns the absolute path.
-
-    Raises:
-      UserError: In one line naming the path and what is wrong.
-    """
-    if not path:
-        raise UserError(f"--{flag_name} is required")
-    path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.exists(path):
-        parent = os.path.dirname(path)
-        while parent != os.path.dirname(parent) and not os.path.lexists(parent):
-            parent = os.path.dirname(parent)
-        if os.path.lexists(parent) and not os.path.isdir(parent):
-            raise UserError(
-                f"--{flag_name} {path}: {parent} is a file, not a directory"
-            )
-        raise UserError(f"--{flag_name} {path}: no such file or directory")
-    if kind == "dir" and not os.path.isdir(path):
-        raise UserError(f"--{flag_name} {path} is a file, not a directory")
-    if kind == "file" and os.path.isdir(path):
-        raise UserError(f"--{flag_name} {path} is a directory, not a file")
-    if not os.access(path, os.R_OK):
-        raise UserError(f"--{flag_name} {path}: {os.strerror(errno.EACCES)}")
-    return path
-
-
 def check_flag_int(name: str, minimum: int, maximum: Optional[int] = None) -> None:
     """Refuses an integer flag given out of range (an unset flag passes)."""
     from smart_control.reinforcement_learning.utils import validation
@@ -441,9 +432,9 @@ def check_gin(
 
     Refuses, in one line: a file that is missing, a directory or unreadable
     (also an include), a syntax error (naming file and line, or the
-    binding; an unquoted string value is said as such), and a weather file
-    (`epw_weather.path`, `csv_weather.path`) that does not load. Names gin
-    does not know are left to `parse_gin`.
+    binding; an unquoted string value is said as such), and what the
+    binary's `gin_checks` (see `run`) refuse. Names gin does not know are
+    left to `parse_gin`.
 
     Returns:
       The preview: the literal values the config binds (`value()`).
@@ -456,33 +447,13 @@ def check_gin(
             )
         except gin_preview.GinInputError as e:
             raise UserError(str(e)) from None
-        _check_weather_files(preview)
+        for check in _gin_checks:
+            try:
+                check(preview)
+            except (OSError, ValueError) as e:
+                raise UserError(user_message(e)) from e
         _previews[key] = preview
     return _previews[key]
-
-
-def _check_weather_files(preview: gin_preview.GinPreview) -> None:
-    """Loads the weather files the config names (numpy only, no TensorFlow)."""
-    bound = preview.values_of("epw_weather", "path") + preview.values_of(
-        "csv_weather", "path"
-    )
-    if not bound:
-        return
-    from smart_control.environment import weather
-
-    for name, path in bound:
-        if not isinstance(path, str):
-            raise UserError(f"gin: {name} must be a file path string, got {path!r}")
-        load = (
-            weather.load_epw if name.endswith("epw_weather.path") else weather.load_csv
-        )
-        try:
-            load(path)
-        except (OSError, ValueError) as e:
-            message = user_message(e) or type(e).__name__
-            if not message.startswith(path):
-                message = f"{path}: {message}"
-            raise UserError(f"{name} {message}") from e
 
 
 def flag_bindings(flag_to_gin: Mapping[str, str]) -> List[str]:
@@ -580,6 +551,9 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
     except SyntaxError as e:
         source = e.filename or "--gin_bindings"
         raise UserError(gin_preview.syntax_message(e, source)) from e
+    except tokenize.TokenError as e:
+        # An unclosed bracket: ('EOF in multi-line statement', (line, column)).
+        raise UserError(f"gin: {e.args[0]} (an unclosed bracket?)") from e
     except (OSError, ValueError, TypeError) as e:
         first_line = str(e).strip().split("\n")[0]
         # Chained: --verbosity=1 shows where it came from.
@@ -605,12 +579,8 @@ def write_operative_config(output_dir: str) -> str:
     """Writes the gin parameters that were actually used; returns the path."""
     import gin
 
-    os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, OPERATIVE_CONFIG_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(gin.operative_config_str())
-    os.replace(tmp, path)
+    json_files.write_text_atomic(path, gin.operative_config_str())
     return path
 
 
