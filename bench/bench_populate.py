@@ -178,7 +178,6 @@ def _child_main(argv: List[str]) -> None:
     from smart_control.reinforcement_learning.scripts import (
         populate_starter_buffer as binary_main,
     )
-    from smart_control.reinforcement_learning.utils import binary
 
     env_class = building_env.BuildingEnvironment
     env_class.__init__ = timers.wrap("environment", env_class.__init__)
@@ -228,7 +227,7 @@ def _child_main(argv: List[str]) -> None:
     real_stdout = sys.stdout
     sys.stdout = sys.stderr  # the binary's summary; stdout carries our JSON
     try:
-        binary.run(binary_main.main)
+        binary_main.run()  # the binary's own flags and network, as a user gets
     except SystemExit as e:
         if e.code not in (0, None):
             raise
