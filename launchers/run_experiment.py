@@ -86,6 +86,7 @@ from launchers import (
     stage_runs,
     summary,
 )
+from smart_control.reinforcement_learning.scripts import gin_checks
 from smart_control.reinforcement_learning.utils import binary, run_files
 
 FLAGS = flags.FLAGS
@@ -379,7 +380,7 @@ def run_main() -> None:
     # server) are reachable only by the run's own processes: the launcher
     # enters a private network namespace that every stage inherits; except
     # when Slurm places the processes on other machines.
-    binary.run(main, network=_network_default)
+    binary.run(main, network=_network_default, gin_checks=gin_checks.GIN_CHECKS)
 
 
 def _network_default() -> str:

@@ -60,6 +60,7 @@ from absl import flags
 
 from launchers import executors, experiment, run_records, seed_runs, sweep_results
 from smart_control.reinforcement_learning.evaluation import metric_table
+from smart_control.reinforcement_learning.scripts import gin_checks
 from smart_control.reinforcement_learning.utils import binary, run_files
 
 FLAGS = flags.FLAGS
@@ -283,6 +284,10 @@ def run_sweep(
     record = record or {"spec": spec, "started_at": run_records.now()}
     named = {f"p{i:03d}": p for i, p in enumerate(points_of(axes))}
     plans = plan_points(gin_files, base_bindings, named, seeds)
+    # Every point is checked: only now is the sweep directory created (a
+    # refused sweep leaves nothing), and the native log moved into it.
+    os.makedirs(root_dir, exist_ok=True)
+    binary.attach_native_log(root_dir)
     record.update(
         status="running",
         points=named,
@@ -437,7 +442,6 @@ def main(argv):
     axes = sweep_axes(lines)
     seeds = seed_runs.parse_seeds(FLAGS.seeds)
     split_seeds(axes, seeds)  # checks the seeds before anything is created
-    root_dir = binary.make_output_dir(FLAGS.root_dir)
     bindings = FLAGS.gin_bindings + executor_bindings()
     # The base experiment with the launcher's bindings: checks them and
     # configures the executor (each point is checked again in run_sweep).
@@ -455,7 +459,8 @@ def main(argv):
             "give the seeds once: a SEED axis or --seeds, or a --gin_bindings "
             "of SEED, not both"
         )
-    binary.attach_native_log(root_dir)
+    # Created by run_sweep once every point is checked.
+    root_dir = binary.check_output_dir(FLAGS.root_dir)
     executor = make_executor(root_dir)
     stage_bindings = [b for b in bindings if not experiment.is_launcher_binding(b)]
     outcome = run_sweep(
@@ -491,7 +496,7 @@ def main(argv):
 def run_main() -> None:
     """Console entry point (smart-control-sweep)."""
     define_flags()
-    binary.run(main)
+    binary.run(main, gin_checks=gin_checks.GIN_CHECKS)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import abc
 import csv
 import dataclasses
 import datetime
+import errno
+import io
 import os
 
 import gin
@@ -339,6 +341,33 @@ _EPW_MISSING = {
 }
 
 
+def _read_text(path: str, encoding: str, what: str) -> str:
+    """The file's text; errors name the file and say what it should be.
+
+    Raises:
+      OSError: `<path>: no such <what>`, `<path>: a directory, not a <what>`,
+        or the system's error (permissions, I/O), with the path.
+      ValueError: If the file does not decode as `encoding`.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, f"no such {what}", path) from None
+    except IsADirectoryError:
+        article = "an" if what[0] in "AEIOU" else "a"
+        raise IsADirectoryError(
+            errno.EISDIR, f"a directory, not {article} {what}", path
+        ) from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{path}: not {encoding.upper()} text (byte {data[e.start]:#04x} at "
+            f"offset {e.start}); save the {what} as {encoding.upper()}"
+        ) from None
+
+
 def load_epw(path: str | os.PathLike) -> EpwWeather:
     """Reads an EPW file.
 
@@ -349,13 +378,13 @@ def load_epw(path: str | os.PathLike) -> EpwWeather:
       The typical year as an `EpwWeather`.
 
     Raises:
+      OSError: If the file cannot be read (missing, a directory, permissions).
       ValueError: if the file is malformed: no LOCATION header, not 8760 hourly
         rows (8784 with Feb 29 is accepted and Feb 29 dropped), rows out of
         order, missing or non-numeric values, implausible values.
     """
     path = os.fspath(path)
-    with open(path, newline="", encoding="latin-1") as f:
-        lines = f.read().splitlines()
+    lines = _read_text(path, "latin-1", "EPW weather file").splitlines()
     if len(lines) < _EPW_HEADER_LINES or not lines[0].upper().startswith("LOCATION"):
         raise ValueError(f"{path}: not an EPW file (first line must be LOCATION,...)")
     location = lines[0].split(",")
@@ -495,11 +524,12 @@ def load_csv(path: str | os.PathLike) -> CsvWeather:
     Rows must be strictly increasing in time; spacing may vary.
 
     Raises:
-      ValueError: on missing columns, naive or malformed timestamps, times
+      OSError: If the file cannot be read (missing, a directory, permissions).
+      ValueError: If it is not UTF-8 text; on missing columns, naive or malformed timestamps, times
         not increasing, non-numeric or implausible values, fewer than 2 rows.
     """
     path = os.fspath(path)
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(_read_text(path, "utf-8", "weather CSV"), newline="") as f:
         reader = csv.DictReader(f)
         columns = set(reader.fieldnames or ())
         required = {CSV_TIMESTAMP, CSV_TEMPERATURE_C, CSV_GHI}

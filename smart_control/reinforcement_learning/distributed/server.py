@@ -36,6 +36,7 @@ import gin
 import reverb
 from absl import logging
 
+from smart_control.reinforcement_learning.replay_buffer.errors import PortInUseError
 from smart_control.reinforcement_learning.training.builder import ExperimentBuilder
 from smart_control.reinforcement_learning.training.config import TrainConfig
 from smart_control.reinforcement_learning.utils import json_files, run_files, validation
@@ -128,11 +129,20 @@ def serve_replay_buffer(
             # A server without checkpointer makes a temporary checkpoint
             # directory of its own and leaves it behind.
             scratch_dir = tempfile.mkdtemp(prefix="variables_")
-            variable_server = reverb.Server(
-                tables=[variables_lib.variable_table(variables)],
-                port=variable_port or None,
-                checkpointer=reverb.checkpointers.DefaultCheckpointer(scratch_dir),
-            )
+            try:
+                variable_server = reverb.Server(
+                    tables=[variables_lib.variable_table(variables)],
+                    port=variable_port or None,
+                    checkpointer=reverb.checkpointers.DefaultCheckpointer(scratch_dir),
+                )
+            except RuntimeError as e:
+                if "BuildAndStart" not in str(e):
+                    raise
+                raise PortInUseError(
+                    "cannot start the policy weights server on port "
+                    f"{variable_port or '(any)'}: gRPC could not listen there "
+                    "(in use, or not allowed)"
+                ) from None
             info["variable_address"] = f"{host}:{variable_server.port}"
             info["variable_local_address"] = f"localhost:{variable_server.port}"
         json_files.write_json_atomic(

@@ -198,6 +198,8 @@ class _DistributedLoop:
             self.replay_server_address, builder.data_spec(env)
         )
         agent = builder.make_agent(env, train_step, self.manager.sequence_length)
+        if commit is not None:
+            core_lib.check_learner_checkpoint(self.root_dir, agent, train_step)
         self.client = reverb.Client(self.replay_server_address)
         self.publisher = None
         triggers = []

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
-import json
 import os
 import shutil
 import sys
@@ -48,6 +47,7 @@ from smart_control.reinforcement_learning.observers.collection_observers import 
     ContentHashObserver,
     EpisodeStatsObserver,
 )
+from smart_control.reinforcement_learning.populate import state as state_lib
 from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
     BufferDirLockedError,
     ReplayBufferManager,
@@ -59,18 +59,12 @@ from smart_control.reinforcement_learning.utils import (
     specs,
 )
 
-STATE_FILE = run_files.POPULATE_STATE_FILE
+STATE_FILE = state_lib.STATE_FILE
 # What a populate writes besides the manager's files; --overwrite removes them
 # (after the new buffer is up), and nothing else of the directory.
 _OWN_OUTPUTS = (STATE_FILE, run_files.OPERATIVE_CONFIG_FILE, run_files.LOGS_DIR)
-
-
-class BufferExistsError(FileExistsError):
-    """The buffer directory holds a buffer and neither resume nor overwrite was asked."""
-
-
-class BufferInUseError(BufferExistsError):
-    """Another process (a populate, a replay server) holds the buffer directory."""
+BufferExistsError = state_lib.BufferExistsError
+BufferInUseError = state_lib.BufferInUseError
 
 
 @dataclasses.dataclass
@@ -110,60 +104,8 @@ def _as_py_policy(policy: Any) -> py_policy.PyPolicy:
     )
 
 
-def _read_state(buffer_dir: str) -> Optional[Dict[str, Any]]:
-    """populate.json of `buffer_dir`; None if there is none.
-
-    Raises:
-      ValueError: In one line naming the file, if it is unreadable or does
-        not hold run records.
-    """
-    path = os.path.join(buffer_dir, STATE_FILE)
-    try:
-        with open(path, "rb") as f:
-            state = json.loads(f.read().decode("utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:  # UnicodeDecodeError, JSONDecodeError
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(
-            f"cannot resume: {path} is unreadable ({reason}); pass --overwrite "
-            "to replace the buffer"
-        ) from None
-    runs = state.get("runs") if isinstance(state, dict) else None
-    if not (
-        isinstance(runs, list)
-        and isinstance(state.get("config"), dict)
-        and all(
-            isinstance(r, dict) and isinstance(r.get("checkpoint"), str) for r in runs
-        )
-    ):
-        raise ValueError(
-            f"cannot resume: {path} does not hold populate run records; pass "
-            "--overwrite to replace the buffer"
-        )
-    return state
-
-
-def _committed_checkpoints(buffer_dir: str) -> List[str]:
-    """The checkpoint populate.json on disk names (retention must keep it).
-
-    Read at every prune, so it is what a resume after a crash would load. An
-    unreadable file raises, and the manager then prunes nothing.
-    """
-    state = _read_state(buffer_dir)
-    runs = state["runs"] if state else []
-    return [runs[-1]["checkpoint"]] if runs else []
-
-
 def _write_state(buffer_dir: str, state: Dict[str, Any]) -> None:
     json_files.write_json_atomic(os.path.join(buffer_dir, STATE_FILE), state)
-
-
-def _holds_a_buffer(buffer_dir: str) -> bool:
-    return os.path.isdir(buffer_dir) and any(
-        os.path.exists(os.path.join(buffer_dir, name))
-        for name in (STATE_FILE, "metadata.json", "checkpoints")
-    )
 
 
 def combined_hash(runs: List[Dict[str, Any]]) -> str:
@@ -262,26 +204,15 @@ def populate_starter_buffer(
       CheckpointVerificationError: If resume finds no run checkpoint that
         verifies.
     """
-    for name, value in (("steps_per_run", steps_per_run), ("num_runs", num_runs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if resume and overwrite:
-        raise ValueError("resume and overwrite exclude each other")
+    state_lib.check_settings(steps_per_run, num_runs, seed)
     buffer_dir = os.path.abspath(buffer_dir)
     started = time.time()
-
-    if not dry_run and _holds_a_buffer(buffer_dir) and not (resume or overwrite):
-        raise BufferExistsError(
-            f"a replay buffer already exists in {buffer_dir}; "
-            "pass --resume to continue it or --overwrite to replace it"
-        )
-    state = _read_state(buffer_dir) if resume else None
     config = {"steps_per_run": steps_per_run, "seed": seed}
-    if resume and state is not None and state["config"] != config:
-        raise ValueError(
-            f"cannot resume {buffer_dir}: it was populated with {state['config']}, "
-            f"this call asks for {config}"
-        )
+    state = (
+        None
+        if dry_run
+        else state_lib.check_before_writing(buffer_dir, resume, overwrite, config)
+    )
 
     # Everything that can refuse the call runs before the directory is touched.
     probe_env = _call_with_optional_seed(env_factory, run_seed(seed, 0))
@@ -306,8 +237,9 @@ def populate_starter_buffer(
     manager = ReplayBufferManager(
         data_spec=data_spec,
         checkpoint_dir=buffer_dir,
-        protected_checkpoints=lambda: _committed_checkpoints(buffer_dir),
+        protected_checkpoints=lambda: state_lib.committed_checkpoints(buffer_dir),
     )
+    state_lib.check_sequence_length(manager.sequence_length, steps_per_run)
     if dry_run:
         return None
     if resume and state is None:

@@ -137,17 +137,51 @@ class CheckpointStore:
             owner = os.pread(fd, 200, 0).decode(errors="replace").strip()
             os.close(fd)
             if e.errno in (errno.EAGAIN, errno.EACCES):
-                raise BufferDirLockedError(
-                    f"replay buffer directory {self.root} is in use by another "
-                    f"running replay buffer server ({owner or 'unknown owner'})"
-                ) from None
+                raise self._locked_error(owner) from None
             raise
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
         self._lock_fd = fd
 
+    def _locked_error(self, owner: str) -> BufferDirLockedError:
+        return BufferDirLockedError(
+            f"replay buffer directory {self.root} is in use by another "
+            f"running replay buffer server ({owner or 'unknown owner'})"
+        )
+
+    def check_not_locked(self) -> None:
+        """Refuses a directory another process holds, changing nothing.
+
+        For a check before anything is built (`acquire_lock` decides): takes
+        the lock shared for an instant, creating no file.
+
+        Raises:
+          BufferDirLockedError: If another live process holds the directory.
+        """
+        try:
+            fd = os.open(os.path.join(self.root, LOCK_FILE), os.O_RDONLY)
+        except OSError:
+            return  # No lock file (or unreadable): acquire_lock will tell.
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EACCES):
+                owner = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                raise self._locked_error(owner) from None
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
     def release_lock(self) -> None:
+        """Releases the lock; the lock file is left empty (its owner line is
+        only meaningful while held), so a run that took the lock and was
+        refused leaves the directory byte-identical."""
         if self._lock_fd is not None:
+            try:
+                os.ftruncate(self._lock_fd, 0)
+            except OSError:
+                pass  # A read-only or full disk: the lock is released anyway.
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None

@@ -10,6 +10,12 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+# One integer check for every layer (re-exported: the buffer's modules import
+# it from here).
+from smart_control.reinforcement_learning.utils.validation import (
+    check_int as check_int,
+)
+
 
 class NoCheckpointFoundError(FileNotFoundError):
     """`load_replay_buffer()` found no complete checkpoint."""
@@ -40,21 +46,6 @@ class PortInUseError(ConnectionError):
 
 class CapacityTooSmallError(ValueError):
     """Loading would drop stored items to fit `capacity` (see `allow_shrink`)."""
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """`value` if it is an integer >= `minimum` (bools are not integers here).
-
-    Raises:
-      ValueError: Naming `name` and the value otherwise.
-    """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def check_number(name: str, value: Any, minimum: float) -> float:

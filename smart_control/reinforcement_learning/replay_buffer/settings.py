@@ -18,9 +18,12 @@ from tf_agents.specs import tensor_spec
 
 from smart_control.reinforcement_learning.replay_buffer import metadata, table_config
 from smart_control.reinforcement_learning.replay_buffer.errors import check_int
+from smart_control.reinforcement_learning.utils import validation
 
 DEFAULT_TABLE_NAME = reverb_replay_buffer.DEFAULT_TABLE
 ProtectedCheckpoints = Callable[[], Iterable[str]]
+# Reverb's table size is a signed 64-bit integer.
+MAX_CAPACITY = validation.MAX_INT64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Settings:
 
     def __post_init__(self):
         check = object.__setattr__  # frozen: normalised values are set once
-        check(self, "capacity", check_int("capacity", self.capacity, 1))
+        check(self, "capacity", check_int("capacity", self.capacity, 1, MAX_CAPACITY))
         for name in ("sequence_length", "stride_length", "num_checkpoints_to_keep"):
             check(self, name, check_int(name, getattr(self, name), 1))
         if self.port is not None:

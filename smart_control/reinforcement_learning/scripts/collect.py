@@ -23,6 +23,7 @@ import threading
 
 from absl import flags
 
+from smart_control.reinforcement_learning.scripts import gin_checks
 from smart_control.reinforcement_learning.utils import binary
 
 FLAGS = flags.FLAGS
@@ -64,7 +65,9 @@ def main(argv) -> int:
         raise binary.UserError("--replay_buffer_server_address is required (host:port)")
     binary.check_address_flag("replay_buffer_server_address", required=True)
     binary.check_address_flag("variable_container_server_address", required=False)
-    root_dir = binary.make_output_dir(FLAGS.root_dir)
+    binary.check_flag_int("max_env_steps", 0)
+    # Created when the collector is connected and starts writing.
+    root_dir = binary.check_output_dir(FLAGS.root_dir)
     with binary.quiet_native_logs(None):
         import gin
 
@@ -126,7 +129,7 @@ def main(argv) -> int:
 def run() -> None:
     """Console entry point (smart-control-collect)."""
     define_flags()
-    binary.run(main)
+    binary.run(main, gin_checks=gin_checks.GIN_CHECKS)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import os
 
 from absl import flags
 
+from smart_control.reinforcement_learning.scripts import gin_checks
 from smart_control.reinforcement_learning.utils import binary
 
 DEFAULT_GIN_FILE = "eval/building.gin"
@@ -61,19 +62,41 @@ _FLAG_TO_GIN = {
 
 def main(argv):
     binary.check_no_arguments(argv)
-    output_dir = binary.make_output_dir(FLAGS.root_dir)
-    policy = (
-        FLAGS.policy if FLAGS.policy == "schedule" else os.path.abspath(FLAGS.policy)
-    )
+    output_dir = binary.check_output_dir(FLAGS.root_dir)
+    for name in ("episodes_per_season", "episode_days", "num_episodes"):
+        binary.check_flag_int(name, 1)
+    binary.check_flag_int("seed", 0)
+    policy = FLAGS.policy if FLAGS.policy == "schedule" else _check_policy(FLAGS.policy)
+    gin_files = FLAGS.gin_file or [DEFAULT_GIN_FILE]
     bindings = FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN)
-    with binary.quiet_native_logs(output_dir):
+    binary.check_gin(gin_files, bindings)
+    # The output directory is created by the evaluation when it writes its
+    # report: a refused or failed evaluation leaves nothing.
+    with binary.quiet_native_logs(None):
         from smart_control.reinforcement_learning.evaluation import evaluate
 
-    binary.parse_gin(FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings)
+    binary.parse_gin(gin_files, bindings)
     report = evaluate.evaluate(policy, output_dir)
+    binary.attach_native_log(output_dir)
     binary.write_operative_config(output_dir)
     _print_summary(report)
     return 0
+
+
+def _check_policy(path: str) -> str:
+    """A policy SavedModel directory, checked before TensorFlow loads."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(path):
+        raise binary.UserError(
+            f"policy not found: {path} (give a SavedModel directory or 'schedule')"
+        )
+    if not os.path.isdir(path):
+        raise binary.UserError(
+            f"--policy {path} is a file; give a SavedModel directory or 'schedule'"
+        )
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise binary.UserError(f"no policy SavedModel (saved_model.pb) in {path}")
+    return path
 
 
 def _print_summary(report) -> None:
@@ -119,7 +142,7 @@ def _shown_keys(report):
 def run() -> None:
     """Console entry point (smart-control-eval)."""
     define_flags()
-    binary.run(main)
+    binary.run(main, gin_checks=gin_checks.GIN_CHECKS)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ def _check_export_flags() -> str:
     if not FLAGS.output:
         raise binary.UserError("--output is required for an export")
     paths.find_checkpoint(FLAGS.buffer)
+    binary.check_output_dir(FLAGS.output, "output")
     output = paths.check_output(
         FLAGS.output, FLAGS.overwrite, paths.is_export, "an export"
     )
@@ -112,6 +113,7 @@ def _check_import_flags() -> str:
         )
     if not os.path.exists(os.path.expanduser(FLAGS.import_minari)):
         raise binary.UserError(f"no such Minari dataset: {FLAGS.import_minari}")
+    binary.check_flag_int("capacity", 1)
     return paths.check_output(
         FLAGS.root_dir, FLAGS.overwrite, paths.is_buffer, "a replay buffer"
     )

@@ -31,7 +31,8 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     """Defines this binary's flags (called by `run`, never on import)."""
     binary.define_common_flags(
-        root_dir_help="The buffer directory (or one checkpoint) to inspect."
+        root_dir_help="The buffer directory (or one checkpoint) to inspect.",
+        root_dir_role=binary.INPUT,
     )
     flags.DEFINE_integer("batch_size", 256, "Items to sample for the statistics.")
     flags.DEFINE_string(
@@ -84,6 +85,11 @@ def main(argv):
     buffer_dir = os.path.abspath(os.path.expanduser(FLAGS.root_dir))
     if not os.path.exists(buffer_dir):
         raise binary.UserError(f"no such buffer directory: {buffer_dir}")
+    if not os.path.isdir(buffer_dir):
+        raise binary.UserError(
+            f"--root_dir {buffer_dir} is a file, not a buffer directory"
+        )
+    binary.check_flag_int("batch_size", 1)
     with binary.quiet_native_logs(None):
         import numpy as np
 

@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any, List, Optional
 
 from absl import flags
 
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.populate import state
+from smart_control.reinforcement_learning.replay_buffer import checkpoint_store
+from smart_control.reinforcement_learning.scripts import gin_checks
+from smart_control.reinforcement_learning.utils import binary, gin_preview, validation
 
 DEFAULT_GIN_FILE = "populate/starter_buffer.gin"
 FLAGS = flags.FLAGS
@@ -42,6 +46,7 @@ _FLAG_TO_GIN = {
     "seed": "populate_starter_buffer.seed",
 }
 SCOPE = "populate"
+_GIN_FUNCTION = "populate_starter_buffer"
 
 
 def define_flags() -> None:
@@ -88,16 +93,48 @@ def define_flags() -> None:
 
 def _buffer_dir() -> str:
     if FLAGS.root_dir:
-        return os.path.abspath(os.path.expanduser(FLAGS.root_dir))
+        return binary.check_output_dir(FLAGS.root_dir)
     if not FLAGS.buffer_name:
         raise binary.UserError("give --buffer_name (or --root_dir)")
     if os.sep in FLAGS.buffer_name or FLAGS.buffer_name in (".", ".."):
         raise binary.UserError(
             f"--buffer_name must be a plain name, got {FLAGS.buffer_name!r}"
         )
-    return os.path.abspath(
-        os.path.join(os.path.expanduser(FLAGS.buffer_root), FLAGS.buffer_name)
+    root = binary.check_output_dir(FLAGS.buffer_root, "buffer_root")
+    return binary.check_output_dir(os.path.join(root, FLAGS.buffer_name), "buffer_name")
+
+
+def _check_before_loading(buffer_dir: str, bindings: List[str]) -> None:
+    """Every check that needs no TensorFlow (the library repeats them).
+
+    Settings the config binds to literals are checked here; one bound to a
+    reference, or left to its default, is the library's to check.
+    """
+    preview = binary.check_gin(FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings)
+
+    def bound(name: str, minimum: int, maximum: Optional[int] = None) -> Any:
+        value = preview.value(name, SCOPE, None)
+        if value is gin_preview.NOT_LITERAL or value is None:
+            return None
+        short = name.rpartition(".")[2]
+        return validation.check_int(short, value, minimum, maximum)
+
+    steps = bound(f"{_GIN_FUNCTION}.steps_per_run", 1)
+    bound(f"{_GIN_FUNCTION}.num_runs", 1)
+    seed = bound(f"{_GIN_FUNCTION}.seed", 0)
+    bound("ReplayBufferManager.capacity", 1, validation.MAX_INT64)
+    sequence_length = bound("ReplayBufferManager.sequence_length", 1)
+    if None not in (steps, sequence_length):
+        state.check_sequence_length(sequence_length, steps)
+    config = (
+        {"steps_per_run": steps, "seed": seed} if None not in (steps, seed) else None
     )
+    state.check_before_writing(buffer_dir, FLAGS.resume, FLAGS.overwrite, config)
+    if FLAGS.resume or FLAGS.overwrite:
+        try:
+            checkpoint_store.CheckpointStore(buffer_dir).check_not_locked()
+        except OSError as e:
+            raise state.BufferInUseError(f"{e}; not touching it") from None
 
 
 def main(argv):
@@ -105,13 +142,15 @@ def main(argv):
     buffer_dir = _buffer_dir()
     gin_files = FLAGS.gin_file or [DEFAULT_GIN_FILE]
     gin_files = [binary.resolve_gin_file(f) for f in gin_files]
+    bindings = FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN)
+    _check_before_loading(buffer_dir, bindings)
 
     with binary.quiet_native_logs(None):
         import gin
 
         from smart_control.reinforcement_learning.populate import starter_buffer
 
-    binary.parse_gin(gin_files, FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN))
+    binary.parse_gin(gin_files, bindings)
     with gin.config_scope(SCOPE):
         summary = starter_buffer.populate_starter_buffer(
             buffer_dir,
@@ -142,7 +181,7 @@ def _print_summary(summary) -> None:
 def run() -> None:
     """Console entry point (smart-control-populate)."""
     define_flags()
-    binary.run(main, network=binary.PRIVATE)
+    binary.run(main, network=binary.PRIVATE, gin_checks=gin_checks.GIN_CHECKS)
 
 
 if __name__ == "__main__":

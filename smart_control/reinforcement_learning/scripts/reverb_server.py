@@ -36,7 +36,13 @@ import threading
 
 from absl import flags
 
-from smart_control.reinforcement_learning.utils import binary, network_isolation
+from smart_control.reinforcement_learning.replay_buffer import checkpoint_store
+from smart_control.reinforcement_learning.scripts import gin_checks
+from smart_control.reinforcement_learning.utils import (
+    binary,
+    network_isolation,
+    validation,
+)
 
 DEFAULT_GIN_FILE = "reverb_server/building.gin"
 FLAGS = flags.FLAGS
@@ -83,24 +89,35 @@ def main(argv):
         raise binary.UserError(
             f"--starter_buffer: no such directory {FLAGS.starter_buffer}"
         )
-    buffer_dir = binary.make_output_dir(FLAGS.root_dir)
-    with binary.quiet_native_logs(buffer_dir):
+    if FLAGS.starter_buffer and not os.path.isdir(FLAGS.starter_buffer):
+        raise binary.UserError(
+            f"--starter_buffer {os.path.abspath(FLAGS.starter_buffer)} is a file, "
+            "not a buffer directory"
+        )
+    if FLAGS.checkpoint_interval_s is not None:
+        validation.check_number(
+            "--checkpoint_interval_s", FLAGS.checkpoint_interval_s, 0
+        )
+    buffer_dir = binary.check_output_dir(FLAGS.root_dir)
+    checkpoint_store.CheckpointStore(buffer_dir).check_not_locked()
+    gin_files = FLAGS.gin_file or [DEFAULT_GIN_FILE]
+    bindings = FLAGS.gin_bindings + binary.flag_bindings(
+        {"checkpoint_interval_s": "serve_replay_buffer.checkpoint_interval_s"}
+    )
+    binary.check_gin(gin_files, bindings)
+    # The buffer directory is created when the server takes it.
+    with binary.quiet_native_logs(None):
         import gin
 
         from smart_control.reinforcement_learning.distributed import server, topology
 
-    binary.parse_gin(
-        FLAGS.gin_file or [DEFAULT_GIN_FILE],
-        FLAGS.gin_bindings
-        + binary.flag_bindings(
-            {"checkpoint_interval_s": "serve_replay_buffer.checkpoint_interval_s"}
-        ),
-    )
+    binary.parse_gin(gin_files, bindings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
     def announce(info):
+        binary.attach_native_log(buffer_dir)
         print(
             f"Reverb server: table {info['table']!r} (capacity {info['capacity']}) at "
             f"{info['address']} (local {info['local_address']}), "
@@ -146,7 +163,7 @@ def main(argv):
 def run() -> None:
     """Console entry point (smart-control-reverb-server)."""
     define_flags()
-    binary.run(main, network=binary.SHARED)
+    binary.run(main, network=binary.SHARED, gin_checks=gin_checks.GIN_CHECKS)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,14 @@ import sys
 
 from absl import flags, logging
 
-from smart_control.reinforcement_learning.utils import binary, network_isolation
+from smart_control.reinforcement_learning.scripts import gin_checks
+from smart_control.reinforcement_learning.training import run_dir
+from smart_control.reinforcement_learning.utils import (
+    binary,
+    gin_preview,
+    network_isolation,
+    validation,
+)
 
 FLAGS = flags.FLAGS
 
@@ -97,7 +104,8 @@ def main(argv) -> int:
             "--starter_buffer is the server's in distributed mode "
             "(reverb_server --starter_buffer)"
         )
-    root_dir = os.path.abspath(os.path.expanduser(FLAGS.root_dir))
+    root_dir = binary.check_output_dir(FLAGS.root_dir)
+    _check_before_loading(root_dir)
     # Nothing is written into root_dir before the run is known to be
     # possible: C++ and Python logs wait in a temporary file / in memory.
     with binary.quiet_native_logs(None):
@@ -150,6 +158,24 @@ def main(argv) -> int:
     else:
         _print_summary(result, progress.format_duration)
     return 0
+
+
+def _check_before_loading(root_dir: str) -> None:
+    """What can be refused before TensorFlow loads (the libraries check again)."""
+    if FLAGS.starter_buffer:
+        starter = os.path.abspath(os.path.expanduser(FLAGS.starter_buffer))
+        if not os.path.exists(starter):
+            raise binary.UserError(f"starter buffer not found: {starter}")
+        if not os.path.isdir(starter):
+            raise binary.UserError(
+                f"starter buffer {starter} is a file, not a buffer directory"
+            )
+    preview = binary.check_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+    capacity = preview.value("ReplayBufferManager.capacity", "", None)
+    if capacity is not None and capacity is not gin_preview.NOT_LITERAL:
+        validation.check_int("capacity", capacity, 1, validation.MAX_INT64)
+    # A damaged run directory is refused before anything is written into it.
+    run_dir.committed(root_dir)
 
 
 class _TerminalWarnings(std_logging.Handler):
@@ -253,7 +279,7 @@ def _network_default() -> str:
 def run() -> None:
     """Console entry point (smart-control-train)."""
     define_flags()
-    binary.run(main, network=_network_default)
+    binary.run(main, network=_network_default, gin_checks=gin_checks.GIN_CHECKS)
 
 
 if __name__ == "__main__":

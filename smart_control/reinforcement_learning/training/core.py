@@ -51,6 +51,35 @@ BufferCheckpointFn = Callable[[], Tuple[Optional[str], int]]
 CountersFn = Callable[[], Tuple[int, int]]
 
 
+def check_learner_checkpoint(
+    root_dir: str, agent: tf_agent.TFAgent, train_step: tf.Variable
+) -> None:
+    """Refuses to resume a run whose learner checkpoint is another agent's.
+
+    Reads the newest learner checkpoint into `agent` (as the Learner will);
+    call it before anything is written into root_dir, so that a resume with
+    another agent or other networks changes nothing of the run.
+
+    Raises:
+      run_dir.RunDirError: Naming the run, the checkpoint and the agent.
+    """
+    directory = run_dir.path(root_dir, run_dir.LEARNER_CHECKPOINT_DIR)
+    prefix = tf.train.latest_checkpoint(directory)
+    if prefix is None:
+        return
+    try:
+        status = tf.train.Checkpoint(agent=agent, train_step=train_step).read(prefix)
+        status.expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, TypeError, tf.errors.OpError) as e:
+        raise run_dir.RunDirError(
+            f"cannot resume {root_dir}: its learner checkpoint {prefix} does not "
+            f"fit the {type(agent).__name__} this config builds (it was trained "
+            "with another agent or other networks); resume with the run's own "
+            f"config ({run_dir.path(root_dir, 'operative_config.gin')}) or use a "
+            "new --root_dir"
+        ) from e
+
+
 class _Learner(learner_lib.Learner):
     """TF-Agents' Learner, saving its checkpoints when the core commits.
 

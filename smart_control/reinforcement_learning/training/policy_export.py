@@ -90,17 +90,51 @@ class PolicyExporter:
         self._env_step_variable.assign(self._env_steps())
         for name, saver in self._savers.items():
             target = os.path.join(self._dir, name)
+            _recover_leftovers(target)
             staging = f"{target}.tmp-{os.getpid()}"
-            shutil.rmtree(staging, ignore_errors=True)
-            saver.save(staging)
-            _replace_directory(staging, target)
+            try:
+                saver.save(staging)
+                _replace_directory(staging, target)
+            except BaseException:
+                # A full or read-only disk, an interrupt: no partial
+                # SavedModel is left beside the policies.
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
         train_step = int(self._train_step.numpy())
         checkpoint = os.path.join(
             self._dir, CHECKPOINTS_DIR, f"policy_checkpoint_{train_step:010d}"
         )
-        self._savers[GREEDY_POLICY_DIR].save_checkpoint(checkpoint)
+        existed = os.path.exists(checkpoint)
+        try:
+            self._savers[GREEDY_POLICY_DIR].save_checkpoint(checkpoint)
+        except BaseException:
+            # The newest policy checkpoint is what eval loads: never a partial one.
+            if not existed:
+                shutil.rmtree(checkpoint, ignore_errors=True)
+            raise
         self.last_export_train_step = train_step
         return checkpoint
+
+
+def _recover_leftovers(target: str) -> None:
+    """Cleans up after an export that was killed half-way (one trainer per run).
+
+    A `<target>.tmp-<pid>` is an unfinished SavedModel: removed. A
+    `<target>.old-<pid>` is the previous SavedModel: put back if the new one
+    never arrived, removed otherwise.
+    """
+    directory, name = os.path.split(target)
+    if not os.path.isdir(directory):
+        return
+    for entry in sorted(os.listdir(directory)):
+        path = os.path.join(directory, entry)
+        if entry.startswith(f"{name}.tmp-"):
+            shutil.rmtree(path, ignore_errors=True)
+        elif entry.startswith(f"{name}.old-"):
+            if os.path.exists(target):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.rename(path, target)
 
 
 def _replace_directory(new: str, target: str) -> None:
@@ -108,5 +142,10 @@ def _replace_directory(new: str, target: str) -> None:
     old = f"{target}.old-{os.getpid()}"
     if os.path.exists(target):
         os.rename(target, old)
-    os.rename(new, target)
+    try:
+        os.rename(new, target)
+    except BaseException:
+        if os.path.exists(old) and not os.path.exists(target):
+            os.rename(old, target)
+        raise
     shutil.rmtree(old, ignore_errors=True)

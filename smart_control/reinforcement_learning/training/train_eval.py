@@ -225,6 +225,10 @@ class _EmbeddedLoop:
         self.agent = builder.make_agent(
             self.env, train_step, self.manager.sequence_length
         )
+        if commit is not None:
+            # Before the buffer is opened (its lock, its metadata) or a
+            # summary is written.
+            core_lib.check_learner_checkpoint(self.root_dir, self.agent, train_step)
         self._open_replay_buffer(commit)
 
         # Nothing above writes into root_dir (but the buffer's own directory);

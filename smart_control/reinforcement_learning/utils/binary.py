@@ -4,9 +4,15 @@
   and absl's own `--verbosity`. Every flag may be spelt with dashes or
   underscores (`--buffer-name` == `--buffer_name`, `--no-resume` ==
   `--noresume`), as the guide's commands use dashes.
-* Errors a user can fix (a bad flag, a missing file, a gin typo, a bad value)
-  end the program with one line `error: ...` on stderr and exit code 1 (2 for
-  flags); a traceback is shown only with `--verbosity=1`.
+* Errors a user can fix (a bad flag, a missing file, a gin typo, a bad value,
+  a filesystem error: disk full, read-only, permission denied, a file where a
+  directory belongs) end the program with one line `error: ...` on stderr
+  naming the path or setting and the cause, and exit code 1 (2 for flags); a
+  traceback is shown only with `--verbosity=1`. Whatever can be checked
+  before TensorFlow loads is (`--root_dir`, gin files and their syntax, the
+  weather files gin names; see `preflight`), so most refusals take a
+  fraction of a second, and a refused run writes nothing: no output
+  directory, no log, nothing left in $TMPDIR.
 * TensorFlow's and Reverb's C++ logging is written to `<output>/logs/native.log`
   instead of the terminal, unless `--verbosity` >= 1.
 * Gin: files are looked up as given, then among the configs shipped with the
@@ -47,17 +53,26 @@ A binary reads:
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging as std_logging
 import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
+import tokenize
 import traceback
 from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from absl import app, flags, logging
 
-from smart_control.reinforcement_learning.utils import network_isolation, run_files
+from smart_control.reinforcement_learning.utils import (
+    gin_preview,
+    json_files,
+    network_isolation,
+    run_files,
+)
 
 FLAGS = flags.FLAGS
 
@@ -88,10 +103,32 @@ _USER_ERRORS = (
 )
 
 
+# Checks of a config's literal values, given to `run` by the binary (they
+# live in the layers that know the values: the weather files, say).
+GinCheck = Callable[[gin_preview.GinPreview], None]
+_gin_checks: Sequence[GinCheck] = ()
+
+
+# What --root_dir is to the binary: OUTPUT (written: must be, or be creatable
+# as, a writable directory) or INPUT (read: must exist). Checked by `run`
+# before `main`.
+OUTPUT = "output"
+INPUT = "input"
+_root_dir_role = OUTPUT
+
+
 def define_common_flags(
     root_dir_help: str = "Directory for this binary's outputs.",
+    root_dir_role: str = OUTPUT,
 ) -> None:
-    """Defines --gin_file, --gin_bindings and --root_dir (call once, in the binary)."""
+    """Defines --gin_file, --gin_bindings and --root_dir (call once, in the binary).
+
+    Args:
+      root_dir_help: The help of --root_dir.
+      root_dir_role: OUTPUT or INPUT (see `preflight`).
+    """
+    global _root_dir_role
+    _root_dir_role = root_dir_role
     flags.DEFINE_multi_string(
         "gin_file",
         [],
@@ -165,6 +202,7 @@ def _parse_flags(argv: Sequence[str]) -> List[str]:
 def run(
     main: Callable[[List[str]], Optional[int]],
     network: Union[None, str, Callable[[], str]] = None,
+    gin_checks: Sequence[GinCheck] = (),
 ) -> None:
     """`app.run(main)` with dash-tolerant flags, one-line user errors, and
     SIGTERM handled as Ctrl-C.
@@ -175,7 +213,11 @@ def run(
         `--network` flag: "private" or "shared", or a function of the parsed
         flags returning one (its docstring is the flag's default in --help).
         None: no such flag.
+      gin_checks: checks of the config's literal values (see `check_gin`),
+        run before `main`; they raise OSError or ValueError in one line.
     """
+    global _gin_checks
+    _gin_checks = tuple(gin_checks)
     if network is not None and "network" not in FLAGS:
         _define_network_flag(network)
 
@@ -184,12 +226,12 @@ def run(
         try:
             if network is not None:
                 _apply_network_flag(network)
+            preflight()
             return main(argv)
         except _USER_ERRORS as e:
             return _report(e)
-        except RuntimeError as e:
-            # Gin's "Required bindings for `X` not provided in config: [...]".
-            if not str(e).startswith("Required bindings"):
+        except Exception as e:
+            if user_message(e) is None:
                 raise
             return _report(e)
         except KeyboardInterrupt:
@@ -197,7 +239,12 @@ def run(
             return 130
 
     def exit_with_code(argv: List[str]) -> None:
-        sys.exit(guarded_main(argv) or 0)
+        try:
+            code = guarded_main(argv) or 0
+        finally:
+            _discard_temporary_native_log()
+            _quiet_shutdown()
+        sys.exit(code)
 
     app.run(exit_with_code, flags_parser=_parse_flags)
 
@@ -207,12 +254,96 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
 
 
 def _report(error: BaseException) -> int:
-    """Prints `error: <first line>` (and the traceback with --verbosity=1)."""
+    """Prints `error: <one line>` (and the traceback with --verbosity=1)."""
     if FLAGS.verbosity >= 1:
         traceback.print_exc()
-    message = str(error).strip().split("\n")[0].strip() or type(error).__name__
-    print(f"error: {message}", file=sys.stderr)
+    message = user_message(error) or _first_line(str(error)) or type(error).__name__
+    sys.stderr.flush()
+    print(f"error: {message}", file=sys.stderr, flush=True)
     return 1
+
+
+def _first_line(text: str) -> str:
+    return text.strip().split("\n")[0].strip()
+
+
+# "[Errno 28] No space left on device: '/x'" (also from gin's proxies of an
+# OSError raised in a configurable, which lose the attributes).
+_ERRNO_MESSAGE = re.compile(r"^\[Errno (\d+)\] (.*?)(?:: '(.*?)')?(?: -> '(.*)')?$")
+# The causes of filesystem errors as TensorFlow and Reverb word them (their
+# errors are not OSErrors): "<path>; No space left on device".
+_FILESYSTEM_CAUSES = tuple(
+    os.strerror(code)
+    for code in (
+        errno.ENOSPC,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENOENT,
+        errno.EDQUOT,
+        errno.EIO,
+    )
+)
+_REQUIRED_BINDINGS = re.compile(
+    r"^Required bindings for `([^`]+)` not provided in config: \[(.*)\]"
+)
+
+
+def describe_os_error(error: OSError) -> str:
+    """`<path>: <cause>` for an OSError with a file name, else its message."""
+    strerror, filename, filename2 = error.strerror, error.filename, error.filename2
+    if strerror is None:
+        first = _first_line(str(error))
+        match = _ERRNO_MESSAGE.match(first)
+        if not match:
+            return first or type(error).__name__
+        strerror, filename, filename2 = match.group(2, 3, 4)
+    if filename is None:
+        return strerror
+    paths = f"{os.fsdecode(filename)}" + (
+        f" -> {os.fsdecode(filename2)}" if filename2 else ""
+    )
+    return f"{paths}: {strerror}"
+
+
+def user_message(error: BaseException) -> Optional[str]:
+    """The one line for an error the user can fix; None for a bug.
+
+    Beyond `_USER_ERRORS`: gin's "Required bindings" error (said as the
+    setting to bind), and TensorFlow's or Reverb's errors whose cause is the
+    filesystem (a full or read-only disk, permissions); their message names
+    the path.
+    """
+    if isinstance(error, OSError):
+        return describe_os_error(error)
+    first = _first_line(str(error))
+    match = _REQUIRED_BINDINGS.match(first)
+    if match:
+        names = [n.strip(" '\"") for n in match.group(2).split(",") if n.strip()]
+        settings = ", ".join(f"{match.group(1)}.{n}" for n in names)
+        example = f"{match.group(1)}.{names[0]}" if names else match.group(1)
+        return (
+            f"gin: {settings} must be bound (no default): add a binding such as "
+            f'--gin_bindings="{example} = ..."'
+        )
+    if isinstance(error, _USER_ERRORS):
+        return first or type(error).__name__
+    # The class or, for gin's proxy of an error raised in a configurable, a
+    # base of it comes from TensorFlow or Reverb.
+    native = any(
+        (cls.__module__ or "").startswith(("tensorflow", "reverb"))
+        for cls in type(error).__mro__
+    )
+    if native or isinstance(error, RuntimeError):
+        # TensorFlow words some causes in lower case ("... is not a directory").
+        lowered = first.lower()
+        if any(cause.lower() in lowered for cause in _FILESYSTEM_CAUSES):
+            # "/x/y; No space left on device" -> "/x/y: No space left on device"
+            return re.sub(r"; (?=[A-Z])", ": ", first)
+    return None
 
 
 def check_no_arguments(argv: Sequence[str]) -> None:
@@ -225,6 +356,104 @@ def require_gin_file(example: str) -> None:
     """Refuses a run without --gin_file, naming an example."""
     if not FLAGS.gin_file:
         raise UserError(f"--gin_file is required, e.g. --gin_file={example}")
+
+
+def preflight() -> None:
+    """What `run` checks before `main`, while a refusal costs nothing.
+
+    * `--root_dir`, if given and an OUTPUT (see `define_common_flags`): a
+      directory or creatable as one, and writable (`check_output_dir`). An
+      INPUT root_dir is the binary's to check.
+    * `--gin_file`s and `--gin_bindings`: the files exist and read, and they
+      and the bindings parse (`check_gin`).
+    """
+    if "root_dir" in FLAGS and FLAGS.root_dir and _root_dir_role == OUTPUT:
+        check_output_dir(FLAGS.root_dir)
+    if "gin_file" in FLAGS:
+        check_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+
+
+def check_output_dir(path: str, flag_name: str = "root_dir") -> str:
+    """An output directory that exists or can be created, and can be written.
+
+    Creates nothing. Returns the absolute path.
+
+    Raises:
+      UserError: In one line naming the path and the cause: a file where the
+        directory (or one of its parents) should be, a read-only file
+        system, permission denied.
+    """
+    if not path:
+        raise UserError(f"--{flag_name} is required")
+    path = os.path.abspath(os.path.expanduser(path))
+    existing = path
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        what = "a file" if os.path.exists(existing) else "a broken link"
+        if existing == path:
+            raise UserError(f"--{flag_name} {path} is {what}, not a directory")
+        raise UserError(f"--{flag_name} {path}: {existing} is {what}, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(
+            f"--{flag_name} {path}: cannot write in {existing}: {_why_not_writable(existing)}"
+        )
+    return path
+
+
+def _why_not_writable(directory: str) -> str:
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return os.strerror(errno.EROFS)
+    except OSError:
+        pass
+    return os.strerror(errno.EACCES)
+
+
+def check_flag_int(name: str, minimum: int, maximum: Optional[int] = None) -> None:
+    """Refuses an integer flag given out of range (an unset flag passes)."""
+    from smart_control.reinforcement_learning.utils import validation
+
+    value = FLAGS[name].value
+    if value is not None:
+        try:
+            validation.check_int(f"--{name}", value, minimum, maximum)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+
+
+_previews = {}
+
+
+def check_gin(
+    gin_files: Sequence[str], gin_bindings: Sequence[str]
+) -> gin_preview.GinPreview:
+    """Reads gin files and bindings without importing anything they configure.
+
+    Refuses, in one line: a file that is missing, a directory or unreadable
+    (also an include), a syntax error (naming file and line, or the
+    binding; an unquoted string value is said as such), and what the
+    binary's `gin_checks` (see `run`) refuse. Names gin does not know are
+    left to `parse_gin`.
+
+    Returns:
+      The preview: the literal values the config binds (`value()`).
+    """
+    key = (tuple(gin_files), tuple(gin_bindings))
+    if key not in _previews:
+        try:
+            preview = gin_preview.preview(
+                gin_files, gin_bindings, [os.path.normpath(CONFIGS_DIR)]
+            )
+        except gin_preview.GinInputError as e:
+            raise UserError(str(e)) from None
+        for check in _gin_checks:
+            try:
+                check(preview)
+            except (OSError, ValueError) as e:
+                raise UserError(user_message(e)) from e
+        _previews[key] = preview
+    return _previews[key]
 
 
 def flag_bindings(flag_to_gin: Mapping[str, str]) -> List[str]:
@@ -294,10 +523,11 @@ def network_status() -> network_isolation.NetworkStatus:
 
 def resolve_gin_file(path: str) -> str:
     """The gin file as given, or under configs/; raises UserError if neither exists."""
-    candidates = [path, os.path.join(CONFIGS_DIR, path)]
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            return os.path.abspath(candidate)
+    found = gin_preview.find_file(path, [os.path.normpath(CONFIGS_DIR)])
+    if found is not None:
+        return found
+    if os.path.isdir(path):
+        raise UserError(f"gin file {path} is a directory, not a file")
     raise UserError(
         f"gin file not found: {path} (looked in . and {os.path.normpath(CONFIGS_DIR)})"
     )
@@ -318,7 +548,13 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
         gin.parse_config_files_and_bindings(
             files, list(gin_bindings), skip_unknown=False
         )
-    except (OSError, ValueError, SyntaxError, TypeError) as e:
+    except SyntaxError as e:
+        source = e.filename or "--gin_bindings"
+        raise UserError(gin_preview.syntax_message(e, source)) from e
+    except tokenize.TokenError as e:
+        # An unclosed bracket: ('EOF in multi-line statement', (line, column)).
+        raise UserError(f"gin: {e.args[0]} (an unclosed bracket?)") from e
+    except (OSError, ValueError, TypeError) as e:
         first_line = str(e).strip().split("\n")[0]
         # Chained: --verbosity=1 shows where it came from.
         raise UserError(f"gin: {first_line}") from e
@@ -343,12 +579,8 @@ def write_operative_config(output_dir: str) -> str:
     """Writes the gin parameters that were actually used; returns the path."""
     import gin
 
-    os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, OPERATIVE_CONFIG_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(gin.operative_config_str())
-    os.replace(tmp, path)
+    json_files.write_text_atomic(path, gin.operative_config_str())
     return path
 
 
@@ -408,10 +640,8 @@ def _redirect_fd2(log_path: str) -> None:
 
 def attach_native_log(output_dir: str) -> Optional[str]:
     """Moves a temporary native log (see `quiet_native_logs`) under `output_dir`."""
-    global _native_log_path
-    if _native_log_path is None or not _native_log_path.startswith(
-        tempfile.gettempdir()
-    ):
+    global _native_log_path, _native_log_is_temporary
+    if _native_log_path is None or not _native_log_is_temporary:
         return _native_log_path
     target = os.path.join(output_dir, NATIVE_LOG)
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -422,6 +652,37 @@ def attach_native_log(output_dir: str) -> Optional[str]:
     _native_log_path = target
     _native_log_is_temporary = False
     return target
+
+
+def _discard_temporary_native_log() -> None:
+    """A run that never reached its outputs leaves no log file in $TMPDIR.
+
+    (File descriptor 2 keeps writing to the unlinked file until exit; run
+    with --verbosity=1 to see the C++ logs of a failing run.)
+    """
+    global _native_log_path, _native_log_is_temporary
+    if _native_log_is_temporary and _native_log_path:
+        try:
+            os.remove(_native_log_path)
+        except OSError:
+            pass
+        _native_log_path, _native_log_is_temporary = None, False
+
+
+def _quiet_shutdown() -> None:
+    """No logging noise after the last line the binary printed.
+
+    Objects that TensorFlow finalises at interpreter exit (a checkpoint with
+    unrestored values, say) log warnings; by then the streams the handlers
+    write to may be closed, and each record would print a "--- Logging error
+    ---" traceback. Late records go to file descriptor 2 (the native log
+    unless --verbosity >= 1), and logging errors are not printed.
+    """
+    std_logging.raiseExceptions = False
+    try:
+        _point_absl_at(sys.__stderr__)
+    except Exception:  # noqa: BLE001 - nothing may fail on the way out
+        pass
 
 
 def _point_absl_at(stream) -> None:
@@ -440,9 +701,7 @@ def check_address_flag(name: str, required: bool) -> None:
 
 
 def make_output_dir(path: Optional[str], flag_name: str = "root_dir") -> str:
-    """Checks that an output directory flag is given and creates the directory."""
-    if not path:
-        raise UserError(f"--{flag_name} is required")
-    path = os.path.abspath(os.path.expanduser(path))
+    """Checks an output directory flag (`check_output_dir`) and creates the directory."""
+    path = check_output_dir(path, flag_name)
     os.makedirs(path, exist_ok=True)
     return path

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Optional
+
+# The largest value of a signed 64-bit integer (Reverb's table sizes, seeds).
+MAX_INT64 = 2**63 - 1
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
+def check_int(
+    name: str, value: Any, minimum: int, maximum: Optional[int] = None
+) -> int:
     """Returns `value` as an int, or raises ValueError naming `name`.
 
     Booleans are refused (True is an int in Python, never a count here).
@@ -17,6 +22,10 @@ def check_int(name: str, value: Any, minimum: int) -> int:
         or value < minimum
     ):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"{name} must be an integer from {minimum} to {maximum}, got {value!r}"
+        )
     return int(value)
 
 

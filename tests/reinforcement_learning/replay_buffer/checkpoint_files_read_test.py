@@ -137,7 +137,9 @@ def test_a_damaged_file_is_a_format_error(checkpoint, tmp_path):
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / checkpoint_files.TABLES_FILE).write_bytes(b"not a zlib tfrecord")
-    with pytest.raises(checkpoint_files.CheckpointFormatError, match="is corrupt or truncated"):
+    with pytest.raises(
+        checkpoint_files.CheckpointFormatError, match="is corrupt or truncated"
+    ):
         checkpoint_files.read_tables(str(damaged))
 
 

@@ -486,7 +486,7 @@ def test_binaries_flag_choices():
     done = run(
         "train",
         "--root_dir=/nonexistent/run",
-        "--gin_file=distributed/building_sac.gin",
+        "--gin_file=experiments/quickstart.gin",
         "--replay_buffer_server_address=localhost:8000",
         "--network=private",
     )
