@@ -12,8 +12,8 @@ steps.
 "Beats the schedule" is launchers/verdict.py's, on an eval/metrics.jsonl
 record's year-round columns: the paired 95% interval of the cost difference
 policy - schedule (per episode, same episodes) lies below zero
-(`difference/cost/ci_high < 0`) and the comfort-violation difference's does
-not lie above zero (`difference/comfort_kh/ci_low <= 0`). The result is the
+(`difference/cost/ci_high < 0`) and the mean comfort-violation difference
+is not above zero (`difference/comfort_kh/mean <= 0`). The result is the
 first record that does and whose next evaluation does too (CONFIRMATIONS: a
 run is evaluated some 30 times, and one interval below zero can be luck);
 the run is then stopped (SIGTERM: it commits and exits), since nothing after

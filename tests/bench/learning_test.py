@@ -31,12 +31,13 @@ def test_first_beat_needs_cost_lower_and_comfort_no_worse():
     records = [
         _record(1000, cost=+3.0, comfort=-20.0),  # cost interval spans 0
         _record(2000, cost=-8.0, comfort=+6.0),  # cheaper, but comfort worse
-        _record(3000, cost=-8.0, comfort=+4.0),  # comfort interval reaches 0: beats
-        _record(4000, cost=-9.0, comfort=-2.0),
+        _record(3000, cost=-8.0, comfort=+4.0),  # interval spans 0, mean worse
+        _record(4000, cost=-9.0, comfort=-2.0),  # beats
+        _record(5000, cost=-9.0, comfort=0.0),
     ]
-    assert bench_learning.first_beat(records)["env_steps"] == 3000
+    assert bench_learning.first_beat(records)["env_steps"] == 4000
     # Order of the file does not matter; the records are sorted by env steps.
-    assert bench_learning.first_beat(records[::-1])["env_steps"] == 3000
+    assert bench_learning.first_beat(records[::-1])["env_steps"] == 4000
     assert bench_learning.first_beat(records[:2]) is None
     # Without intervals (one episode) nothing beats the schedule.
     assert bench_learning.first_beat([_record(1000, -50.0, -50.0, half=None)]) is None

@@ -345,7 +345,7 @@ def test_quickstart_summary_says_plainly_it_does_not_beat_the_schedule():
 
 
 def test_quickstart_summary_when_the_policy_beats_the_schedule():
-    # Cost lower (interval below 0), comfort not shown worse (interval spans 0).
+    # Cost lower (interval below 0), comfort no worse (mean difference below 0).
     report = make_report(_policy(420.0, 200.0), SCHEDULE, (-60.0, 10.0), (-10.0, 25.0))
     text = summary.format_verdict(
         report, progress="90,000 train steps", next_experiment=LONG
@@ -379,8 +379,9 @@ def test_next_experiment_of_the_quickstart_is_the_long_one():
     "cost, comfort, beats, cost_lower, comfort_no_worse",
     [
         ((-10.0, 5.0), (0.0, 3.0), True, True, True),
-        ((-10.0, 5.0), (4.0, 3.0), False, True, False),  # comfort interval > 0
-        ((-10.0, 5.0), (3.0, 3.0), True, True, True),  # ci_low == 0: not worse
+        ((-10.0, 5.0), (4.0, 3.0), False, True, False),  # comfort mean > 0
+        ((-10.0, 5.0), (3.0, 3.0), False, True, False),  # mean above 0: worse
+        ((-10.0, 5.0), (-1.0, 30.0), True, True, True),  # wide interval, mean < 0
         ((-4.0, 5.0), (-20.0, 3.0), False, False, True),  # cost interval spans 0
         ((-10.0, None), (-20.0, None), None, None, None),  # one episode
     ],
