@@ -2,7 +2,6 @@
 
 import csv
 import fcntl
-import json
 import os
 import signal
 import subprocess
@@ -11,10 +10,11 @@ import time
 
 import pytest
 
+from tests.launchers.launch_testing import REPO_ROOT, launch, read_json
+
 # Every test runs the launchers end to end in subprocesses (minutes each).
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TINY_EXPERIMENT = """
 include 'experiments/building_sac.gin'
@@ -44,31 +44,13 @@ def experiment(tmp_path):
     return str(path)
 
 
-def _launch(module, args, timeout=600):
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
 def test_run_experiment_end_to_end_then_nothing_to_do(tmp_path, experiment):
     root = tmp_path / "run"
-    done = _launch(
+    done = launch(
         "launchers.run_experiment", [f"--gin_file={experiment}", f"--root_dir={root}"]
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    run = _json(root / "run.json")
+    run = read_json(root / "run.json")
     assert run["status"] == "complete"
     assert [run["stages"][s]["status"] for s in ("populate", "train", "eval")] == [
         "complete"
@@ -90,7 +72,7 @@ def test_run_experiment_end_to_end_then_nothing_to_do(tmp_path, experiment):
     assert "SEED = 3" in (root / "experiment.gin").read_text()
     assert (root / "train" / "DONE").exists()
     assert (root / "train" / "operative_config.gin").exists()
-    metrics = _json(root / "eval_report" / "metrics.json")
+    metrics = read_json(root / "eval_report" / "metrics.json")
     assert set(metrics["results"]) == {"policy", "baseline"}
     assert metrics["baseline"] == "schedule"
     assert set(metrics["results"]["policy"]["seasons"]) == {
@@ -99,10 +81,10 @@ def test_run_experiment_end_to_end_then_nothing_to_do(tmp_path, experiment):
         "summer",
         "autumn",
     }
-    starter = _json(root / "starter_buffer.json")
+    starter = read_json(root / "starter_buffer.json")
     assert starter["frames"] == 2 * 47
 
-    again = _launch(
+    again = launch(
         "launchers.run_experiment", [f"--gin_file={experiment}", f"--root_dir={root}"]
     )
     assert again.returncode == 0
@@ -113,7 +95,7 @@ def test_same_config_and_seed_reproduce_buffer_and_baseline(tmp_path, experiment
     runs = []
     for name in ("a", "b"):
         root = tmp_path / name
-        done = _launch(
+        done = launch(
             "launchers.run_experiment",
             [
                 f"--gin_file={experiment}",
@@ -124,9 +106,9 @@ def test_same_config_and_seed_reproduce_buffer_and_baseline(tmp_path, experiment
         )
         assert done.returncode == 0, done.stderr[-3000:]
         runs.append(root)
-    hashes = [_json(r / "starter_buffer.json")["content_hash"] for r in runs]
+    hashes = [read_json(r / "starter_buffer.json")["content_hash"] for r in runs]
     assert hashes[0] == hashes[1]
-    evals = [_json(r / "eval_report" / "metrics.json")["results"] for r in runs]
+    evals = [read_json(r / "eval_report" / "metrics.json")["results"] for r in runs]
     assert evals[0] == evals[1]
 
 
@@ -139,7 +121,7 @@ def test_a_launcher_binding_reaches_every_stage_that_has_its_configurable(
     tmp_path, experiment
 ):
     root = tmp_path / "run"
-    done = _launch(
+    done = launch(
         "launchers.run_experiment",
         [
             f"--gin_file={experiment}",
@@ -164,14 +146,14 @@ def test_a_launcher_binding_reaches_every_stage_that_has_its_configurable(
     # The eval stage's episodes are the evaluation set's (it passes their
     # length to the environment, so BuildingEnvironment.episode_days is unused).
     assert "evaluation_set.episode_days = 1" in evaluation
-    assert _json(root / "run.json")["gin_bindings"] == [
+    assert read_json(root / "run.json")["gin_bindings"] == [
         "reward_function.comfort_weight = 0.3",
         "create_sac_agent.actor_learning_rate = 0.002",
     ]
 
 
 def test_bad_input_is_one_line(tmp_path, experiment):
-    typo = _launch(
+    typo = launch(
         "launchers.run_experiment",
         [
             f"--gin_file={experiment}",
@@ -184,7 +166,7 @@ def test_bad_input_is_one_line(tmp_path, experiment):
     assert len(lines) == 1 and lines[0].startswith("error: gin: "), typo.stderr
     assert "episode_dayz" in lines[0]
     assert not (tmp_path / "t").exists()  # nothing started, nothing written
-    missing = _launch(
+    missing = launch(
         "launchers.run_experiment",
         ["--gin_file=experiments/nope.gin", f"--root_dir={tmp_path / 'r'}"],
     )
@@ -192,12 +174,12 @@ def test_bad_input_is_one_line(tmp_path, experiment):
     assert missing.stderr.strip().startswith(
         "error: gin file not found: experiments/nope.gin"
     )
-    bad_stage = _launch(
+    bad_stage = launch(
         "launchers.run_experiment",
         [f"--gin_file={experiment}", f"--root_dir={tmp_path / 'r'}", "--stages=fly"],
     )
     assert bad_stage.returncode == 1 and "unknown stage" in bad_stage.stderr
-    bad_sweep = _launch(
+    bad_sweep = launch(
         "launchers.sweep",
         [
             f"--gin_file={experiment}",
@@ -210,7 +192,7 @@ def test_bad_input_is_one_line(tmp_path, experiment):
         bad_sweep.stderr.strip()
         == "error: --sweep values must be a non-empty list, got '12'"
     )
-    bad_point = _launch(
+    bad_point = launch(
         "launchers.sweep",
         [
             f"--gin_file={experiment}",
@@ -273,10 +255,10 @@ def test_two_point_sweep_killed_and_resumed(tmp_path, experiment):
     assert first_train.exists(), "the sweep never reached the first point's training"
     _wait_until_unlocked(first_train / "replay_buffer" / ".lock")
     assert not (root / "results.csv").exists()
-    run = _json(root / "points" / "p000" / "run.json")
+    run = read_json(root / "points" / "p000" / "run.json")
     assert run["status"] != "complete"
 
-    resumed = _launch("launchers.sweep", args, timeout=900)
+    resumed = launch("launchers.sweep", args, timeout=900)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     with open(root / "results.csv") as f:
         rows = list(csv.DictReader(f))
@@ -288,7 +270,7 @@ def test_two_point_sweep_killed_and_resumed(tmp_path, experiment):
     caches = os.listdir(root / "starter_buffers")
     assert len(caches) == 1
     for point in ("p000", "p001"):
-        used = _json(root / "points" / point / "starter_buffer.json")["path"]
+        used = read_json(root / "points" / point / "starter_buffer.json")["path"]
         assert used == str(root / "starter_buffers" / caches[0])
         train_config = (
             root / "points" / point / "train" / "operative_config.gin"
@@ -298,7 +280,7 @@ def test_two_point_sweep_killed_and_resumed(tmp_path, experiment):
             in train_config
         )
 
-    again = _launch("launchers.sweep", args)
+    again = launch("launchers.sweep", args)
     assert again.returncode == 0
     assert "2 already complete, 0 to run" in again.stdout
 
@@ -307,7 +289,7 @@ def test_sweep_over_the_building_populates_and_evaluates_each_building(
     tmp_path, experiment
 ):
     root = tmp_path / "sweep"
-    done = _launch(
+    done = launch(
         "launchers.sweep",
         [
             f"--gin_file={experiment}",
@@ -321,13 +303,15 @@ def test_sweep_over_the_building_populates_and_evaluates_each_building(
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    sweep = _json(root / "sweep.json")
+    sweep = read_json(root / "sweep.json")
     keys = sweep["populate_keys"]
     assert keys["p000"] != keys["p001"]
     assert sorted(os.listdir(root / "starter_buffers")) == sorted(keys.values())
     for point, step_s in (("p000", 900), ("p001", 1800)):
         point_dir = root / "points" / point
-        assert _json(point_dir / "starter_buffer.json")["populate_key"] == keys[point]
+        assert (
+            read_json(point_dir / "starter_buffer.json")["populate_key"] == keys[point]
+        )
         populate = _operative(
             point_dir
             / ".."
@@ -339,7 +323,7 @@ def test_sweep_over_the_building_populates_and_evaluates_each_building(
         assert f"populate/BuildingEnvironment.time_step_s = {step_s}" in populate
         evaluation = _operative(point_dir / "eval_report" / "operative_config.gin")
         assert f"BuildingEnvironment.time_step_s = {step_s}" in evaluation
-        metrics = _json(point_dir / "eval_report" / "metrics.json")
+        metrics = read_json(point_dir / "eval_report" / "metrics.json")
         # One-day evaluation episodes of 15- or 30-minute steps.
         for role in ("policy", "baseline"):
             episodes = metrics["results"][role]["episodes"]
@@ -400,7 +384,7 @@ def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):
     assert "#SBATCH --job-name=sc_sweep_test" in points_script
     assert "#SBATCH --cpus-per-task=2" in points_script
     assert "#SBATCH --time=1440" in points_script
-    executor = _json(root / "sweep.json")["executor"]
+    executor = read_json(root / "sweep.json")["executor"]
     assert executor["type"] == "SlurmExecutor"
     assert (executor["mem_gb"], executor["poll_interval_s"]) == (2.0, 1.0)
     assert executor["job_name"] == "sc_sweep_test"

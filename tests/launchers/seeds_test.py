@@ -7,7 +7,6 @@ and verdict tests use hand-made metrics.json contents.
 
 import csv
 import json
-import os
 import subprocess
 import sys
 
@@ -16,8 +15,7 @@ import pytest
 from launchers import run_experiment, seed_runs, summary, sweep, sweep_results, verdict
 from smart_control.reinforcement_learning.evaluation import across_seeds, metric_table
 from smart_control.reinforcement_learning.utils import binary
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.launchers.launch_testing import REPO_ROOT, launch, read_json
 
 TINY_EXPERIMENT = """
 include 'experiments/building_sac.gin'
@@ -55,24 +53,6 @@ def experiment(tmp_path):
     return str(path)
 
 
-def _launch(module, args, timeout):
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
 def _csv(path):
     with open(path) as f:
         return list(csv.DictReader(f))
@@ -86,10 +66,10 @@ def _csv(path):
 def test_run_experiment_seeds_end_to_end_then_resume(tmp_path, experiment):
     root = tmp_path / "run"
     args = [f"--gin_file={experiment}", f"--root_dir={root}", "--seeds=3,4"]
-    done = _launch("launchers.run_experiment", args, timeout=1700)
+    done = launch("launchers.run_experiment", args, timeout=1700)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
-    run = _json(root / "run.json")
+    run = read_json(root / "run.json")
     assert run["layout"] == "seeds" and run["seeds"] == [3, 4]
     assert run["status"] == "complete"
     assert run["runs"] == {
@@ -99,11 +79,11 @@ def test_run_experiment_seeds_end_to_end_then_resume(tmp_path, experiment):
     keys = []
     for seed in (3, 4):
         seed_dir = root / f"seed_{seed}"
-        seed_run = _json(seed_dir / "run.json")
+        seed_run = read_json(seed_dir / "run.json")
         assert seed_run["status"] == "complete" and seed_run["seed"] == seed
         assert f"SEED = {seed}" in (seed_dir / "experiment.gin").read_text()
         assert (seed_dir / "eval_report" / "metrics.json").exists()
-        keys.append(_json(seed_dir / "starter_buffer.json")["populate_key"])
+        keys.append(read_json(seed_dir / "starter_buffer.json")["populate_key"])
     assert keys[0] != keys[1]  # each seed its own starter buffer
 
     rows = _csv(root / "results.csv")
@@ -155,23 +135,23 @@ def test_run_experiment_seeds_end_to_end_then_resume(tmp_path, experiment):
         assert text in out, text
 
     # Seed 4 interrupted before its evaluation: only seed 4 runs again.
-    seed_3_before = _json(root / "seed_3" / "run.json")
-    record = _json(root / "seed_4" / "run.json")
+    seed_3_before = read_json(root / "seed_3" / "run.json")
+    record = read_json(root / "seed_4" / "run.json")
     record["status"] = "interrupted"
     record["stages"]["eval"]["status"] = "interrupted"
     (root / "seed_4" / "run.json").write_text(json.dumps(record))
     (root / "seed_4" / "eval_report" / "metrics.json").unlink()
-    resumed = _launch("launchers.run_experiment", args, timeout=900)
+    resumed = launch("launchers.run_experiment", args, timeout=900)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "[seed 3] complete: skipped" in resumed.stdout
     assert "[seed 4] run 2 of 2" in resumed.stdout
-    assert _json(root / "seed_3" / "run.json") == seed_3_before
-    assert _json(root / "seed_4" / "run.json")["status"] == "complete"
+    assert read_json(root / "seed_3" / "run.json") == seed_3_before
+    assert read_json(root / "seed_4" / "run.json")["status"] == "complete"
     assert (root / "seed_4" / "eval_report" / "metrics.json").exists()
-    assert _json(root / "run.json")["status"] == "complete"
+    assert read_json(root / "run.json")["status"] == "complete"
 
     # A root of seeds is not resumed as a single run.
-    single = _launch(
+    single = launch(
         "launchers.run_experiment",
         [f"--gin_file={experiment}", f"--root_dir={root}"],
         timeout=300,
@@ -184,7 +164,7 @@ def test_run_experiment_seeds_end_to_end_then_resume(tmp_path, experiment):
 @pytest.mark.timeout(1800)
 def test_sweep_with_a_seed_axis_aggregates_each_point(tmp_path, experiment):
     root = tmp_path / "sweep"
-    done = _launch(
+    done = launch(
         "launchers.sweep",
         [
             f"--gin_file={experiment}",
@@ -222,16 +202,16 @@ def test_sweep_with_a_seed_axis_aggregates_each_point(tmp_path, experiment):
     assert "2 seeds per point: 3, 4" in markdown
     assert "Best: p000 (" in markdown and "IQM" in markdown
     assert "(lowest of the points)." in markdown
-    sweep_record = _json(root / "sweep.json")
+    sweep_record = read_json(root / "sweep.json")
     assert sweep_record["seeds"] == [3, 4]
     keys = sweep_record["populate_keys"]
     assert set(keys) == {"p000-seed_3", "p000-seed_4"}
     assert keys["p000-seed_3"] != keys["p000-seed_4"]
     point = root / "points" / "p000"
-    assert _json(point / "run.json")["status"] == "complete"
+    assert read_json(point / "run.json")["status"] == "complete"
     assert (point / "summary.md").exists() and (point / "results.csv").exists()
     for seed in (3, 4):
-        assert _json(point / f"seed_{seed}" / "run.json")["seed"] == seed
+        assert read_json(point / f"seed_{seed}" / "run.json")["seed"] == seed
 
 
 # --------------------------------------------------- hand-made reports
@@ -293,7 +273,7 @@ def make_report(policy, schedule, cost_difference, comfort_difference, seed=1000
             "episodes_per_season": 3,
             "episodes": episodes,
         },
-        "metrics": metric_table.table_json(KEYS),
+        "metrics": metric_table.tableread_json(KEYS),
         "results": results,
         "difference": difference,
     }
