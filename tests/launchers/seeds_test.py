@@ -273,7 +273,7 @@ def make_report(policy, schedule, cost_difference, comfort_difference, seed=1000
             "episodes_per_season": 3,
             "episodes": episodes,
         },
-        "metrics": metric_table.tableread_json(KEYS),
+        "metrics": metric_table.table_json(KEYS),
         "results": results,
         "difference": difference,
     }
