@@ -36,7 +36,7 @@ import gin
 
 # Registers the launchers' own configurables (executors) with gin.
 from launchers import executors  # noqa: F401
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.utils import binary, gin_configs
 
 STAGES = ("populate", "train", "eval")
 POPULATE_SCOPE = "populate"
@@ -84,7 +84,7 @@ def plan(gin_files: Sequence[str], bindings: Sequence[str]) -> Plan:
     from smart_control.reinforcement_learning.distributed import topology
 
     gin.clear_config()
-    binary.parse_gin(list(gin_files), list(bindings))
+    gin_configs.parse_gin(list(gin_files), list(bindings))
     config = gin.config_str()
     key, populate_config = _populate_identity()
     try:

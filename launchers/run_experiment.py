@@ -87,7 +87,7 @@ from launchers import (
     summary,
 )
 from smart_control.reinforcement_learning.scripts import gin_checks
-from smart_control.reinforcement_learning.utils import binary, run_files
+from smart_control.reinforcement_learning.utils import binary, native_logs, run_files
 
 FLAGS = flags.FLAGS
 
@@ -328,13 +328,13 @@ def main(argv):
     )
     # Parsing the experiment imports TensorFlow and the stages' modules: their
     # C++ logs go to <root_dir>/logs/native.log.
-    with binary.quiet_native_logs(None):
+    with native_logs.quiet_native_logs(None):
         plans = seed_runs.plan_seeds(FLAGS.gin_file, bindings, seeds)
     several = len(plans) > 1
     seed_runs.check_layout(os.path.abspath(FLAGS.root_dir), several)
     # Only a checked experiment creates its run directory.
     root_dir = binary.make_output_dir(FLAGS.root_dir)
-    binary.attach_native_log(root_dir)
+    native_logs.attach_native_log(root_dir)
     next_experiment = next_experiment_for(FLAGS.gin_file)
     if not several:
         (plan,) = plans.values()

@@ -58,10 +58,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
 
-from launchers import executors, experiment, run_records, seed_runs, sweep_results
+from launchers import (
+    executors,
+    experiment,
+    run_records,
+    seed_runs,
+    stage_runs,
+    sweep_results,
+)
 from smart_control.reinforcement_learning.evaluation import metric_table
 from smart_control.reinforcement_learning.scripts import gin_checks
-from smart_control.reinforcement_learning.utils import binary, run_files
+from smart_control.reinforcement_learning.utils import binary, native_logs, run_files
 
 FLAGS = flags.FLAGS
 SWEEP_FILE = run_files.SWEEP_FILE
@@ -287,7 +294,7 @@ def run_sweep(
     # Every point is checked: only now is the sweep directory created (a
     # refused sweep leaves nothing), and the native log moved into it.
     os.makedirs(root_dir, exist_ok=True)
-    binary.attach_native_log(root_dir)
+    native_logs.attach_native_log(root_dir)
     record.update(
         status="running",
         points=named,
@@ -314,7 +321,7 @@ def run_sweep(
             keys.setdefault(plan.populate_key, name)
     populate_jobs = []
     for key, name in keys.items():
-        if _populated(cache, key):
+        if stage_runs.buffer_is_complete(os.path.join(cache, key)):
             continue
         bindings = plans[name].bindings
         populate_jobs.append(
@@ -387,13 +394,6 @@ def run_sweep(
     }
 
 
-def _populated(cache: str, key: str) -> bool:
-    state = run_records.read_json(
-        os.path.join(cache, key, run_files.POPULATE_STATE_FILE)
-    )
-    return bool(state) and state.get("status") == "complete"
-
-
 def executor_bindings() -> List[str]:
     """The --slurm_* flags given, as SlurmExecutor bindings."""
     return binary.flag_bindings(
@@ -446,7 +446,7 @@ def main(argv):
     # The base experiment with the launcher's bindings: checks them and
     # configures the executor (each point is checked again in run_sweep).
     # Parsing imports TensorFlow: its C++ logs go to <root_dir>/logs/native.log.
-    with binary.quiet_native_logs(None):
+    with native_logs.quiet_native_logs(None):
         base = experiment.plan(FLAGS.gin_file, bindings)
     seeded = seeds is not None or seed_runs.SEED_MACRO in dict(axes)
     if seeded and base.seed is None:

@@ -1,6 +1,6 @@
 """Every shipped gin file parses, strictly, with each binary that uses it.
 
-A binary parses its files with `binary.parse_gin` (the files' `import` lines
+A binary parses its files with `gin_configs.parse_gin` (the files' `import` lines
 register what they bind) and then builds its stage's configuration; these
 tests do the same in-process, so an unknown name, a missing include or a
 required setting left unbound in a shipped file fails here, not in a user's
@@ -16,9 +16,9 @@ import pytest
 from launchers import experiment
 from smart_control.reinforcement_learning.distributed import topology
 from smart_control.reinforcement_learning.scripts import populate_starter_buffer
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.utils import gin_configs
 
-CONFIGS = binary.CONFIGS_DIR
+CONFIGS = gin_configs.CONFIGS_DIR
 
 
 def _shipped(pattern):
@@ -40,9 +40,9 @@ def test_configs_ship_inside_the_package_and_the_checkout_links_them():
 def test_every_shipped_file_parses_strictly(path):
     if path.startswith("environment/weather_"):
         # Weather files need the environment they replace the weather of.
-        binary.parse_gin(["environment/office_building.gin", path], [])
+        gin_configs.parse_gin(["environment/office_building.gin", path], [])
     else:
-        binary.parse_gin([path], [])
+        gin_configs.parse_gin([path], [])
 
 
 @pytest.mark.parametrize("path", _shipped("experiments/*.gin"))
@@ -73,7 +73,7 @@ def test_experiments_plan_for_every_stage(path):
 def test_train_files_build_a_train_config_with_their_agent(files, agent):
     from smart_control.reinforcement_learning.training.config import TrainConfig
 
-    binary.parse_gin(files, [])
+    gin_configs.parse_gin(files, [])
     config = TrainConfig()
     assert config.agent_factory.__name__ == agent
     assert gin.query_parameter("ReplayBufferManager.capacity") >= 100_000
@@ -90,7 +90,7 @@ def test_populate_files_and_the_populate_flags_parse():
         [populate_starter_buffer.DEFAULT_GIN_FILE, "populate/random_policy.gin"],
     ):
         gin.clear_config()
-        binary.parse_gin(files, flags_as_bindings)
+        gin_configs.parse_gin(files, flags_as_bindings)
         with gin.config_scope(populate_starter_buffer.SCOPE):
             assert (
                 starter_buffer.populate_starter_buffer("/nonexistent", dry_run=True)
@@ -104,7 +104,7 @@ def test_populate_files_and_the_populate_flags_parse():
 def test_reverb_server_file_builds_the_table_config():
     from smart_control.reinforcement_learning.training.config import TrainConfig
 
-    binary.parse_gin(["reverb_server/building.gin"], [])
+    gin_configs.parse_gin(["reverb_server/building.gin"], [])
     with gin.config_scope(topology.SCOPE):
         assert TrainConfig().env_factory is not None
 

@@ -76,9 +76,9 @@ def test_binaries_find_the_shipped_configs_from_another_directory(installed, tmp
         installed,
         elsewhere,
         "-c",
-        "from smart_control.reinforcement_learning.utils import binary; "
-        "print(binary.CONFIGS_DIR); "
-        "binary.parse_gin(['train/building_sac.gin', 'experiments/quickstart.gin'], [])",
+        "from smart_control.reinforcement_learning.utils import gin_configs; "
+        "print(gin_configs.CONFIGS_DIR); "
+        "gin_configs.parse_gin(['train/building_sac.gin', 'experiments/quickstart.gin'], [])",
     )
     assert check.returncode == 0, check.stderr[-3000:]
     assert check.stdout.strip().startswith(str(installed))

@@ -24,7 +24,7 @@ import threading
 from absl import flags
 
 from smart_control.reinforcement_learning.scripts import gin_checks
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.utils import binary, gin_configs, native_logs
 
 FLAGS = flags.FLAGS
 
@@ -68,7 +68,7 @@ def main(argv) -> int:
     binary.check_flag_int("max_env_steps", 0)
     # Created when the collector is connected and starts writing.
     root_dir = binary.check_output_dir(FLAGS.root_dir)
-    with binary.quiet_native_logs(None):
+    with native_logs.quiet_native_logs(None):
         import gin
 
         from smart_control.reinforcement_learning.distributed import (
@@ -76,7 +76,7 @@ def main(argv) -> int:
             topology,
         )
 
-    binary.parse_gin(
+    gin_configs.parse_gin(
         FLAGS.gin_file,
         FLAGS.gin_bindings
         + binary.flag_bindings({"max_env_steps": "collect.max_env_steps"}),
@@ -88,8 +88,8 @@ def main(argv) -> int:
         signal.signal(signum, lambda *_: stop.set())
 
     def on_ready() -> None:
-        binary.attach_native_log(out_dir)
-        binary.write_operative_config(out_dir)
+        native_logs.attach_native_log(out_dir)
+        gin_configs.write_operative_config(out_dir)
         print(
             f"Collector {FLAGS.task}: writing to {FLAGS.replay_buffer_server_address}"
             + (
@@ -109,7 +109,7 @@ def main(argv) -> int:
             stop=stop,
             on_ready=on_ready,
         )
-    binary.write_operative_config(out_dir)
+    gin_configs.write_operative_config(out_dir)
     version = (
         "initial policy only"
         if stats.policy_version is None

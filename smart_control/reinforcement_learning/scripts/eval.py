@@ -20,7 +20,7 @@ import os
 from absl import flags
 
 from smart_control.reinforcement_learning.scripts import gin_checks
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.utils import binary, gin_configs, native_logs
 
 DEFAULT_GIN_FILE = "eval/building.gin"
 
@@ -69,16 +69,16 @@ def main(argv):
     policy = FLAGS.policy if FLAGS.policy == "schedule" else _check_policy(FLAGS.policy)
     gin_files = FLAGS.gin_file or [DEFAULT_GIN_FILE]
     bindings = FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN)
-    binary.check_gin(gin_files, bindings)
+    gin_configs.check_gin(gin_files, bindings)
     # The output directory is created by the evaluation when it writes its
     # report: a refused or failed evaluation leaves nothing.
-    with binary.quiet_native_logs(None):
+    with native_logs.quiet_native_logs(None):
         from smart_control.reinforcement_learning.evaluation import evaluate
 
-    binary.parse_gin(gin_files, bindings)
+    gin_configs.parse_gin(gin_files, bindings)
     report = evaluate.evaluate(policy, output_dir)
-    binary.attach_native_log(output_dir)
-    binary.write_operative_config(output_dir)
+    native_logs.attach_native_log(output_dir)
+    gin_configs.write_operative_config(output_dir)
     _print_summary(report)
     return 0
 

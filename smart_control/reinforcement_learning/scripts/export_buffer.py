@@ -28,7 +28,7 @@ import os
 
 from absl import flags
 
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.utils import binary, gin_configs, native_logs
 
 FORMATS = ("minari", "parquet")
 COLUMN_NAMES = ("index", "building")
@@ -130,7 +130,7 @@ def main(argv):
     importing = bool(FLAGS.import_minari)
     output = _check_import_flags() if importing else _check_export_flags()
 
-    with binary.quiet_native_logs(None):
+    with native_logs.quiet_native_logs(None):
         from smart_control.reinforcement_learning.datasets import export
 
         # Importing the environment registers its configurables: before gin.
@@ -139,7 +139,7 @@ def main(argv):
             if FLAGS.column_names == "building" and not importing
             else None
         )
-    binary.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+    gin_configs.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     if importing:
         summary = export.import_minari(
             FLAGS.import_minari,
@@ -165,8 +165,8 @@ def main(argv):
             table_name=FLAGS.table_name,
             overwrite=FLAGS.overwrite,
         )
-    binary.attach_native_log(output)
-    binary.write_operative_config(output)
+    native_logs.attach_native_log(output)
+    gin_configs.write_operative_config(output)
     _print_summary(summary, export)
     return 0
 

@@ -8,7 +8,7 @@ parse and the libraries check again.
 
 from __future__ import annotations
 
-from smart_control.reinforcement_learning.utils import binary, gin_preview
+from smart_control.reinforcement_learning.utils import gin_preview, user_errors
 
 
 def weather_files(preview: gin_preview.GinPreview) -> None:
@@ -36,7 +36,7 @@ def weather_files(preview: gin_preview.GinPreview) -> None:
         try:
             load(path)
         except (OSError, ValueError) as e:
-            message = binary.user_message(e) or type(e).__name__
+            message = user_errors.user_message(e) or type(e).__name__
             if not message.startswith(path):
                 message = f"{path}: {message}"
             raise ValueError(f"{name} {message}") from e

@@ -23,7 +23,7 @@ import tempfile
 
 from absl import flags
 
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.utils import binary, native_logs
 
 FLAGS = flags.FLAGS
 
@@ -90,7 +90,7 @@ def main(argv):
             f"--root_dir {buffer_dir} is a file, not a buffer directory"
         )
     binary.check_flag_int("batch_size", 1)
-    with binary.quiet_native_logs(None):
+    with native_logs.quiet_native_logs(None):
         import numpy as np
 
         from smart_control.reinforcement_learning.replay_buffer import (

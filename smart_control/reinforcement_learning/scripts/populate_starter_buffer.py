@@ -30,7 +30,13 @@ from absl import flags
 from smart_control.reinforcement_learning.populate import state
 from smart_control.reinforcement_learning.replay_buffer import checkpoint_store
 from smart_control.reinforcement_learning.scripts import gin_checks
-from smart_control.reinforcement_learning.utils import binary, gin_preview, validation
+from smart_control.reinforcement_learning.utils import (
+    binary,
+    gin_configs,
+    gin_preview,
+    native_logs,
+    validation,
+)
 
 DEFAULT_GIN_FILE = "populate/starter_buffer.gin"
 FLAGS = flags.FLAGS
@@ -110,7 +116,7 @@ def _check_before_loading(buffer_dir: str, bindings: List[str]) -> None:
     Settings the config binds to literals are checked here; one bound to a
     reference, or left to its default, is the library's to check.
     """
-    preview = binary.check_gin(FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings)
+    preview = gin_configs.check_gin(FLAGS.gin_file or [DEFAULT_GIN_FILE], bindings)
 
     def bound(name: str, minimum: int, maximum: Optional[int] = None) -> Any:
         value = preview.value(name, SCOPE, None)
@@ -141,16 +147,16 @@ def main(argv):
     binary.check_no_arguments(argv)
     buffer_dir = _buffer_dir()
     gin_files = FLAGS.gin_file or [DEFAULT_GIN_FILE]
-    gin_files = [binary.resolve_gin_file(f) for f in gin_files]
+    gin_files = [gin_configs.resolve_gin_file(f) for f in gin_files]
     bindings = FLAGS.gin_bindings + binary.flag_bindings(_FLAG_TO_GIN)
     _check_before_loading(buffer_dir, bindings)
 
-    with binary.quiet_native_logs(None):
+    with native_logs.quiet_native_logs(None):
         import gin
 
         from smart_control.reinforcement_learning.populate import starter_buffer
 
-    binary.parse_gin(gin_files, bindings)
+    gin_configs.parse_gin(gin_files, bindings)
     with gin.config_scope(SCOPE):
         summary = starter_buffer.populate_starter_buffer(
             buffer_dir,
@@ -159,9 +165,9 @@ def main(argv):
             show_progress=FLAGS.progress and sys.stderr.isatty(),
             # Only once every check passed (and --overwrite removed the old
             # buffer) may anything be written into the buffer directory.
-            on_buffer_dir_ready=binary.attach_native_log,
+            on_buffer_dir_ready=native_logs.attach_native_log,
         )
-    binary.write_operative_config(buffer_dir)
+    gin_configs.write_operative_config(buffer_dir)
     _print_summary(summary)
     return 0
 

@@ -40,6 +40,8 @@ from smart_control.reinforcement_learning.replay_buffer import checkpoint_store
 from smart_control.reinforcement_learning.scripts import gin_checks
 from smart_control.reinforcement_learning.utils import (
     binary,
+    gin_configs,
+    native_logs,
     network_isolation,
     validation,
 )
@@ -104,20 +106,20 @@ def main(argv):
     bindings = FLAGS.gin_bindings + binary.flag_bindings(
         {"checkpoint_interval_s": "serve_replay_buffer.checkpoint_interval_s"}
     )
-    binary.check_gin(gin_files, bindings)
+    gin_configs.check_gin(gin_files, bindings)
     # The buffer directory is created when the server takes it.
-    with binary.quiet_native_logs(None):
+    with native_logs.quiet_native_logs(None):
         import gin
 
         from smart_control.reinforcement_learning.distributed import server, topology
 
-    binary.parse_gin(gin_files, bindings)
+    gin_configs.parse_gin(gin_files, bindings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
     def announce(info):
-        binary.attach_native_log(buffer_dir)
+        native_logs.attach_native_log(buffer_dir)
         print(
             f"Reverb server: table {info['table']!r} (capacity {info['capacity']}) at "
             f"{info['address']} (local {info['local_address']}), "
@@ -152,7 +154,7 @@ def main(argv):
             ),
             on_ready=announce,
         )
-    binary.write_operative_config(buffer_dir)
+    gin_configs.write_operative_config(buffer_dir)
     print(
         f"Stopped: {stats['frames']} frames, {stats['checkpoints']} checkpoints, "
         f"last {stats['last_checkpoint']}"

@@ -43,7 +43,9 @@ from smart_control.reinforcement_learning.scripts import gin_checks
 from smart_control.reinforcement_learning.training import run_dir
 from smart_control.reinforcement_learning.utils import (
     binary,
+    gin_configs,
     gin_preview,
+    native_logs,
     network_isolation,
     validation,
 )
@@ -108,7 +110,7 @@ def main(argv) -> int:
     _check_before_loading(root_dir)
     # Nothing is written into root_dir before the run is known to be
     # possible: C++ and Python logs wait in a temporary file / in memory.
-    with binary.quiet_native_logs(None):
+    with native_logs.quiet_native_logs(None):
         import gin
 
         from smart_control.reinforcement_learning.distributed import (
@@ -124,16 +126,16 @@ def main(argv) -> int:
     if FLAGS.starter_buffer:
         # The flag is a gin setting, so the operative config records it.
         FLAGS.starter_buffer = os.path.abspath(FLAGS.starter_buffer)
-    binary.parse_gin(
+    gin_configs.parse_gin(
         FLAGS.gin_file,
         FLAGS.gin_bindings
         + binary.flag_bindings({"starter_buffer": "train_eval.starter_buffer"}),
     )
 
     def on_ready() -> None:
-        binary.attach_native_log(root_dir)
+        native_logs.attach_native_log(root_dir)
         python_logs.attach(root_dir)
-        binary.write_operative_config(root_dir)
+        gin_configs.write_operative_config(root_dir)
 
     if distributed:
         with gin.config_scope(topology.SCOPE):
@@ -152,7 +154,7 @@ def main(argv) -> int:
             "Use a new --root_dir to train again."
         )
         return 0
-    binary.write_operative_config(root_dir)
+    gin_configs.write_operative_config(root_dir)
     if distributed:
         _print_distributed_summary(result, progress.format_duration)
     else:
@@ -170,7 +172,7 @@ def _check_before_loading(root_dir: str) -> None:
             raise binary.UserError(
                 f"starter buffer {starter} is a file, not a buffer directory"
             )
-    preview = binary.check_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+    preview = gin_configs.check_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     capacity = preview.value("ReplayBufferManager.capacity", "", None)
     if capacity is not None and capacity is not gin_preview.NOT_LITERAL:
         validation.check_int("capacity", capacity, 1, validation.MAX_INT64)

@@ -12,15 +12,16 @@
   before TensorFlow loads is (`--root_dir`, gin files and their syntax, the
   weather files gin names; see `preflight`), so most refusals take a
   fraction of a second, and a refused run writes nothing: no output
-  directory, no log, nothing left in $TMPDIR.
+  directory, no log, nothing left in $TMPDIR. The line is worded by
+  user_errors.py.
 * TensorFlow's and Reverb's C++ logging is written to `<output>/logs/native.log`
-  instead of the terminal, unless `--verbosity` >= 1.
+  instead of the terminal, unless `--verbosity` >= 1 (native_logs.py).
 * Gin: files are looked up as given, then among the configs shipped with the
   package (`smart_control/configs/`, also reachable as `configs/` in a
   checkout); unknown names are errors, and so are required settings left
   unbound. Flags that name a gin setting become bindings after the user's
   (`flag_bindings`), so the operative config records what ran; it is written
-  next to the binary's outputs when it finishes.
+  next to the binary's outputs when it finishes (gin_configs.py).
 * SIGTERM is handled like Ctrl-C (KeyboardInterrupt), so a binary stopped by
   a launcher, a batch system or `kill` takes its Ctrl-C path (commit,
   checkpoint) and exits 130.
@@ -38,12 +39,12 @@ A binary reads:
 
     def main(argv):
         binary.check_no_arguments(argv)
-        with binary.quiet_native_logs(output_dir):
+        with native_logs.quiet_native_logs(output_dir):
             from smart_control... import library   # TensorFlow loads here
-        binary.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings + binary.flag_bindings(
+        gin_configs.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings + binary.flag_bindings(
             {"capacity": "ReplayBufferManager.capacity"}))
         library.do_it(...)
-        binary.write_operative_config(output_dir)
+        gin_configs.write_operative_config(output_dir)
 
     def run():                      # the console script
         define_flags()
@@ -52,61 +53,25 @@ A binary reads:
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import logging as std_logging
 import os
-import re
-import shutil
 import signal
 import sys
-import tempfile
-import tokenize
-import traceback
-from typing import Callable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Callable, List, Mapping, Optional, Sequence, Union
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from smart_control.reinforcement_learning.utils import (
-    gin_preview,
-    json_files,
+    gin_configs,
+    native_logs,
     network_isolation,
-    run_files,
+    user_errors,
 )
+
+# The binary's public error: binaries raise `binary.UserError`.
+from smart_control.reinforcement_learning.utils.user_errors import UserError
 
 FLAGS = flags.FLAGS
-
-# The gin configs shipped with the package (package data), wherever it is
-# installed; a checkout also links them as configs/ at its top.
-CONFIGS_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "configs",
-)
-OPERATIVE_CONFIG_FILE = run_files.OPERATIVE_CONFIG_FILE
-NATIVE_LOG = os.path.join(run_files.LOGS_DIR, "native.log")
-
-
-class UserError(Exception):
-    """An error the user can fix; reported as one line, without traceback."""
-
-
-# Exceptions whose message is written for the user (the library raises these
-# with the argument and value named); anything else is a bug and keeps its
-# traceback.
-_USER_ERRORS = (
-    UserError,
-    ValueError,
-    # Every filesystem and OS error (missing files, permissions, a full or
-    # read-only disk, a busy buffer directory, a port in use): its message
-    # names the path or port and the cause.
-    OSError,
-)
-
-
-# Checks of a config's literal values, given to `run` by the binary (they
-# live in the layers that know the values: the weather files, say).
-GinCheck = Callable[[gin_preview.GinPreview], None]
-_gin_checks: Sequence[GinCheck] = ()
 
 
 # What --root_dir is to the binary: OUTPUT (written: must be, or be creatable
@@ -202,7 +167,7 @@ def _parse_flags(argv: Sequence[str]) -> List[str]:
 def run(
     main: Callable[[List[str]], Optional[int]],
     network: Union[None, str, Callable[[], str]] = None,
-    gin_checks: Sequence[GinCheck] = (),
+    gin_checks: Sequence[gin_configs.GinCheck] = (),
 ) -> None:
     """`app.run(main)` with dash-tolerant flags, one-line user errors, and
     SIGTERM handled as Ctrl-C.
@@ -213,11 +178,11 @@ def run(
         `--network` flag: "private" or "shared", or a function of the parsed
         flags returning one (its docstring is the flag's default in --help).
         None: no such flag.
-      gin_checks: checks of the config's literal values (see `check_gin`),
+      gin_checks: checks of the config's literal values (see
+        `gin_configs.check_gin`),
         run before `main`; they raise OSError or ValueError in one line.
     """
-    global _gin_checks
-    _gin_checks = tuple(gin_checks)
+    gin_configs.set_gin_checks(gin_checks)
     if network is not None and "network" not in FLAGS:
         _define_network_flag(network)
 
@@ -228,12 +193,12 @@ def run(
                 _apply_network_flag(network)
             preflight()
             return main(argv)
-        except _USER_ERRORS as e:
-            return _report(e)
+        except user_errors.USER_ERRORS as e:
+            return user_errors.report(e)
         except Exception as e:
-            if user_message(e) is None:
+            if user_errors.user_message(e) is None:
                 raise
-            return _report(e)
+            return user_errors.report(e)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
@@ -242,8 +207,8 @@ def run(
         try:
             code = guarded_main(argv) or 0
         finally:
-            _discard_temporary_native_log()
-            _quiet_shutdown()
+            native_logs.discard_temporary_native_log()
+            native_logs.quiet_shutdown()
         sys.exit(code)
 
     app.run(exit_with_code, flags_parser=_parse_flags)
@@ -251,99 +216,6 @@ def run(
 
 def _raise_keyboard_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
-
-
-def _report(error: BaseException) -> int:
-    """Prints `error: <one line>` (and the traceback with --verbosity=1)."""
-    if FLAGS.verbosity >= 1:
-        traceback.print_exc()
-    message = user_message(error) or _first_line(str(error)) or type(error).__name__
-    sys.stderr.flush()
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    return 1
-
-
-def _first_line(text: str) -> str:
-    return text.strip().split("\n")[0].strip()
-
-
-# "[Errno 28] No space left on device: '/x'" (also from gin's proxies of an
-# OSError raised in a configurable, which lose the attributes).
-_ERRNO_MESSAGE = re.compile(r"^\[Errno (\d+)\] (.*?)(?:: '(.*?)')?(?: -> '(.*)')?$")
-# The causes of filesystem errors as TensorFlow and Reverb word them (their
-# errors are not OSErrors): "<path>; No space left on device".
-_FILESYSTEM_CAUSES = tuple(
-    os.strerror(code)
-    for code in (
-        errno.ENOSPC,
-        errno.EROFS,
-        errno.EACCES,
-        errno.EPERM,
-        errno.ENOTDIR,
-        errno.EISDIR,
-        errno.EEXIST,
-        errno.ENOENT,
-        errno.EDQUOT,
-        errno.EIO,
-    )
-)
-_REQUIRED_BINDINGS = re.compile(
-    r"^Required bindings for `([^`]+)` not provided in config: \[(.*)\]"
-)
-
-
-def describe_os_error(error: OSError) -> str:
-    """`<path>: <cause>` for an OSError with a file name, else its message."""
-    strerror, filename, filename2 = error.strerror, error.filename, error.filename2
-    if strerror is None:
-        first = _first_line(str(error))
-        match = _ERRNO_MESSAGE.match(first)
-        if not match:
-            return first or type(error).__name__
-        strerror, filename, filename2 = match.group(2, 3, 4)
-    if filename is None:
-        return strerror
-    paths = f"{os.fsdecode(filename)}" + (
-        f" -> {os.fsdecode(filename2)}" if filename2 else ""
-    )
-    return f"{paths}: {strerror}"
-
-
-def user_message(error: BaseException) -> Optional[str]:
-    """The one line for an error the user can fix; None for a bug.
-
-    Beyond `_USER_ERRORS`: gin's "Required bindings" error (said as the
-    setting to bind), and TensorFlow's or Reverb's errors whose cause is the
-    filesystem (a full or read-only disk, permissions); their message names
-    the path.
-    """
-    if isinstance(error, OSError):
-        return describe_os_error(error)
-    first = _first_line(str(error))
-    match = _REQUIRED_BINDINGS.match(first)
-    if match:
-        names = [n.strip(" '\"") for n in match.group(2).split(",") if n.strip()]
-        settings = ", ".join(f"{match.group(1)}.{n}" for n in names)
-        example = f"{match.group(1)}.{names[0]}" if names else match.group(1)
-        return (
-            f"gin: {settings} must be bound (no default): add a binding such as "
-            f'--gin_bindings="{example} = ..."'
-        )
-    if isinstance(error, _USER_ERRORS):
-        return first or type(error).__name__
-    # The class or, for gin's proxy of an error raised in a configurable, a
-    # base of it comes from TensorFlow or Reverb.
-    native = any(
-        (cls.__module__ or "").startswith(("tensorflow", "reverb"))
-        for cls in type(error).__mro__
-    )
-    if native or isinstance(error, RuntimeError):
-        # TensorFlow words some causes in lower case ("... is not a directory").
-        lowered = first.lower()
-        if any(cause.lower() in lowered for cause in _FILESYSTEM_CAUSES):
-            # "/x/y; No space left on device" -> "/x/y: No space left on device"
-            return re.sub(r"; (?=[A-Z])", ": ", first)
-    return None
 
 
 def check_no_arguments(argv: Sequence[str]) -> None:
@@ -365,12 +237,12 @@ def preflight() -> None:
       directory or creatable as one, and writable (`check_output_dir`). An
       INPUT root_dir is the binary's to check.
     * `--gin_file`s and `--gin_bindings`: the files exist and read, and they
-      and the bindings parse (`check_gin`).
+      and the bindings parse (`gin_configs.check_gin`).
     """
     if "root_dir" in FLAGS and FLAGS.root_dir and _root_dir_role == OUTPUT:
         check_output_dir(FLAGS.root_dir)
     if "gin_file" in FLAGS:
-        check_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+        gin_configs.check_gin(FLAGS.gin_file, FLAGS.gin_bindings)
 
 
 def check_output_dir(path: str, flag_name: str = "root_dir") -> str:
@@ -420,40 +292,6 @@ def check_flag_int(name: str, minimum: int, maximum: Optional[int] = None) -> No
             validation.check_int(f"--{name}", value, minimum, maximum)
         except ValueError as e:
             raise UserError(str(e)) from None
-
-
-_previews = {}
-
-
-def check_gin(
-    gin_files: Sequence[str], gin_bindings: Sequence[str]
-) -> gin_preview.GinPreview:
-    """Reads gin files and bindings without importing anything they configure.
-
-    Refuses, in one line: a file that is missing, a directory or unreadable
-    (also an include), a syntax error (naming file and line, or the
-    binding; an unquoted string value is said as such), and what the
-    binary's `gin_checks` (see `run`) refuse. Names gin does not know are
-    left to `parse_gin`.
-
-    Returns:
-      The preview: the literal values the config binds (`value()`).
-    """
-    key = (tuple(gin_files), tuple(gin_bindings))
-    if key not in _previews:
-        try:
-            preview = gin_preview.preview(
-                gin_files, gin_bindings, [os.path.normpath(CONFIGS_DIR)]
-            )
-        except gin_preview.GinInputError as e:
-            raise UserError(str(e)) from None
-        for check in _gin_checks:
-            try:
-                check(preview)
-            except (OSError, ValueError) as e:
-                raise UserError(user_message(e)) from e
-        _previews[key] = preview
-    return _previews[key]
 
 
 def flag_bindings(flag_to_gin: Mapping[str, str]) -> List[str]:
@@ -519,175 +357,6 @@ def _apply_network_flag(default: Union[str, Callable[[], str]]) -> None:
 def network_status() -> network_isolation.NetworkStatus:
     """Whether this process's servers are private (see `run(network=...)`)."""
     return _network_status or network_isolation.shared_status()
-
-
-def resolve_gin_file(path: str) -> str:
-    """The gin file as given, or under configs/; raises UserError if neither exists."""
-    found = gin_preview.find_file(path, [os.path.normpath(CONFIGS_DIR)])
-    if found is not None:
-        return found
-    if os.path.isdir(path):
-        raise UserError(f"gin file {path} is a directory, not a file")
-    raise UserError(
-        f"gin file not found: {path} (looked in . and {os.path.normpath(CONFIGS_DIR)})"
-    )
-
-
-def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
-    """Parses gin files then bindings; any unknown name or typo is a UserError.
-
-    The files' `import` lines register the configurables they bind, so every
-    binary parsing an experiment knows every name in it.
-    """
-    import gin
-
-    _files_only_includes(gin)
-    gin.add_config_file_search_path(os.path.normpath(CONFIGS_DIR))
-    files = [resolve_gin_file(f) for f in gin_files]
-    try:
-        gin.parse_config_files_and_bindings(
-            files, list(gin_bindings), skip_unknown=False
-        )
-    except SyntaxError as e:
-        source = e.filename or "--gin_bindings"
-        raise UserError(gin_preview.syntax_message(e, source)) from e
-    except tokenize.TokenError as e:
-        # An unclosed bracket: ('EOF in multi-line statement', (line, column)).
-        raise UserError(f"gin: {e.args[0]} (an unclosed bracket?)") from e
-    except (OSError, ValueError, TypeError) as e:
-        first_line = str(e).strip().split("\n")[0]
-        # Chained: --verbosity=1 shows where it came from.
-        raise UserError(f"gin: {first_line}") from e
-
-
-def _files_only_includes(gin) -> None:
-    """Includes are files (as given, or under configs/), never package resources.
-
-    gin-config 0.5 tries each relative include (e.g. 'train/building_sac.gin')
-    as a package resource before the search path, importing the package
-    named by its directory ('train'). From a working directory that holds a
-    directory of that name (a run directory has train/ and logs/), Python
-    finds a namespace package without a file and gin fails with "expected
-    str, bytes or os.PathLike object, not NoneType"; elsewhere it logs an
-    error per include. Only the plain file reader is kept.
-    """
-    readers = gin.config._FILE_READERS
-    readers[:] = [(read, exists) for read, exists in readers if read is open]
-
-
-def write_operative_config(output_dir: str) -> str:
-    """Writes the gin parameters that were actually used; returns the path."""
-    import gin
-
-    path = os.path.join(output_dir, OPERATIVE_CONFIG_FILE)
-    json_files.write_text_atomic(path, gin.operative_config_str())
-    return path
-
-
-_native_log_path: Optional[str] = None
-_native_log_is_temporary = False
-
-
-@contextlib.contextmanager
-def quiet_native_logs(
-    output_dir: Optional[str], verbosity: Optional[int] = None
-) -> Iterator[None]:
-    """Sends C++ (TensorFlow, Reverb, gRPC) logging to `<output_dir>/logs/native.log`.
-
-    Use around the first import of TensorFlow. File descriptor 2 stays
-    redirected for the life of the process (Reverb logs from its threads);
-    Python's `sys.stderr`, and with it absl logging and progress bars, keeps
-    writing to the terminal. With verbosity >= 1 nothing is redirected.
-
-    With `output_dir=None` the log starts in a temporary file, to be moved
-    next to the outputs by `attach_native_log` once the binary knows it may
-    write there (so that a refused run leaves an existing output untouched).
-    """
-    global _native_log_path, _native_log_is_temporary
-    if verbosity is None:
-        verbosity = FLAGS.verbosity if FLAGS.is_parsed() else 0
-    if verbosity >= 1:
-        yield
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if output_dir:
-        log_path = os.path.join(output_dir, NATIVE_LOG)
-        os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    else:
-        fd, log_path = tempfile.mkstemp(prefix="smart_control-native-", suffix=".log")
-        os.close(fd)
-    _native_log_path = log_path
-    _native_log_is_temporary = not output_dir
-    terminal = os.fdopen(os.dup(2), "w", buffering=1)
-    sys.stderr.flush()
-    _redirect_fd2(log_path)
-    # Python-level chatter during the heavy imports (e.g. gym's notice) goes to
-    # the log too; afterwards Python writes to the terminal again.
-    sys.stderr = open(log_path, "a", buffering=1)
-    try:
-        yield
-    finally:
-        sys.stderr.close()
-        sys.stderr = terminal
-        _point_absl_at(terminal)
-
-
-def _redirect_fd2(log_path: str) -> None:
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
-
-
-def attach_native_log(output_dir: str) -> Optional[str]:
-    """Moves a temporary native log (see `quiet_native_logs`) under `output_dir`."""
-    global _native_log_path, _native_log_is_temporary
-    if _native_log_path is None or not _native_log_is_temporary:
-        return _native_log_path
-    target = os.path.join(output_dir, NATIVE_LOG)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(_native_log_path, "rb") as src, open(target, "ab") as dst:
-        shutil.copyfileobj(src, dst)
-    _redirect_fd2(target)
-    os.remove(_native_log_path)
-    _native_log_path = target
-    _native_log_is_temporary = False
-    return target
-
-
-def _discard_temporary_native_log() -> None:
-    """A run that never reached its outputs leaves no log file in $TMPDIR.
-
-    (File descriptor 2 keeps writing to the unlinked file until exit; run
-    with --verbosity=1 to see the C++ logs of a failing run.)
-    """
-    global _native_log_path, _native_log_is_temporary
-    if _native_log_is_temporary and _native_log_path:
-        try:
-            os.remove(_native_log_path)
-        except OSError:
-            pass
-        _native_log_path, _native_log_is_temporary = None, False
-
-
-def _quiet_shutdown() -> None:
-    """No logging noise after the last line the binary printed.
-
-    Objects that TensorFlow finalises at interpreter exit (a checkpoint with
-    unrestored values, say) log warnings; by then the streams the handlers
-    write to may be closed, and each record would print a "--- Logging error
-    ---" traceback. Late records go to file descriptor 2 (the native log
-    unless --verbosity >= 1), and logging errors are not printed.
-    """
-    std_logging.raiseExceptions = False
-    try:
-        _point_absl_at(sys.__stderr__)
-    except Exception:  # noqa: BLE001 - nothing may fail on the way out
-        pass
-
-
-def _point_absl_at(stream) -> None:
-    handler = logging.get_absl_handler()
-    handler.python_handler.stream = stream
 
 
 def check_address_flag(name: str, required: bool) -> None:

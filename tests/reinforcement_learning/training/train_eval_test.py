@@ -20,7 +20,7 @@ from smart_control.reinforcement_learning.training import (
     train_eval,
 )
 from smart_control.reinforcement_learning.training.config import TrainConfig
-from smart_control.reinforcement_learning.utils import binary
+from smart_control.reinforcement_learning.utils import gin_configs
 from tests.reinforcement_learning.training.summaries import scalars
 
 PENDULUM = functools.partial(
@@ -257,7 +257,7 @@ def test_ctrl_c_checkpoints_before_exiting(tmp_path):
 @pytest.mark.slow
 def test_shipped_building_config_trains_and_reports_energy_and_baseline(tmp_path):
     """configs/train/building_sac.gin at tiny sizes, with DDPG for variety."""
-    binary.parse_gin(
+    gin_configs.parse_gin(
         ["train/building_sac.gin", "agents/ddpg.gin"],
         [
             # Day-long episodes of hourly steps: 24 steps.
