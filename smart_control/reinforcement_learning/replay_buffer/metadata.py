@@ -10,14 +10,13 @@ checkpoint files say, and the next write replaces it.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 from typing import Any, Dict, Iterable, Optional
 
 from absl import logging
 
-from smart_control.reinforcement_learning.utils import json_files
+from smart_control.reinforcement_learning.utils import json_files, provenance
 
 FORMAT = 2
 _PACKAGES = ("smart-control", "dm-reverb", "tf-agents", "tensorflow-cpu", "tensorflow")
@@ -25,13 +24,7 @@ _PACKAGES = ("smart-control", "dm-reverb", "tf-agents", "tensorflow-cpu", "tenso
 
 def package_versions() -> Dict[str, str]:
     """Installed versions of the packages a buffer's format depends on."""
-    versions = {}
-    for package in _PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
+    return provenance.package_versions(_PACKAGES)
 
 
 def describe_table(table_info: Any) -> Dict[str, Any]:
