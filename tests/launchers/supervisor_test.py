@@ -493,11 +493,16 @@ def test_keyboard_interrupt_stops_every_child_before_propagating(group, tmp_path
         )
         os.kill(os.getpid(), signal.SIGINT)
 
-    sender = threading.Thread(target=interrupt_once_all_started)
-    sender.start()
-    with pytest.raises(KeyboardInterrupt):
-        sup.wait()
-    sender.join()
+    # A test run started in the background inherits SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        sender = threading.Thread(target=interrupt_once_all_started)
+        sender.start()
+        with pytest.raises(KeyboardInterrupt):
+            sup.wait()
+        sender.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
     summary = sup.summary()
     assert summary["outcome"] == supervisor.INTERRUPTED
