@@ -10,9 +10,14 @@ case). Rows:
   * save: `ReplayBufferManager.checkpoint()` (flush, then the server writes
     the checkpoint; the manager is connected to the server by address);
   * restore: a bare `reverb.Server` starting from the checkpoint (baseline)
-    vs a new manager's `load_replay_buffer(source_dir=...)` (it reads the
-    checkpoint's table and items records, writes a copy re-configured for its
-    capacity and starts a server from the copy);
+    vs a new manager's `load_replay_buffer(source_dir=...)`, twice: from a
+    buffer directory the manager wrote (metadata.json records the item
+    count, which the load checks: the path of every training run that starts
+    from a starter buffer), and from the bare checkpoint directory with no
+    record (a checkpoint written elsewhere: the load also cross-checks the
+    items' chunk references against chunks.tfrecord). Either load reads the
+    table and items records, writes a copy re-configured for its capacity and
+    starts a server from the copy;
   * server memory per stored item: the server process's RSS growth while
     the table fills (three equal slices of the fill give the three values)
     vs the raw tensor bytes per item (baseline).
@@ -46,7 +51,10 @@ def _names(writer: str) -> Dict[str, str]:
         "disk": f"on disk, {w} items",
         "save": f"save: manager.checkpoint(), {w} items",
         "restore_raw": f"restore: bare reverb.Server, {w} items",
-        "restore": f"restore: manager.load_replay_buffer(), {w} items",
+        "restore_own": f"restore: manager.load_replay_buffer(), {w} items, "
+        "buffer directory (count recorded)",
+        "restore": f"restore: manager.load_replay_buffer(), {w} items, "
+        "bare checkpoint (no record: chunks cross-checked)",
         "rss": f"server RSS per item, {w}",
     }
 
@@ -101,6 +109,20 @@ def _bare_restore(checkpoint: str, capacity: int, items: int) -> float:
     finally:
         shutil.rmtree(root, ignore_errors=True)
         common.collect()
+
+
+def _own_buffer(spec: Any, checkpoint: str, capacity: int, directory: str) -> None:
+    """A buffer directory holding `checkpoint`'s items, as the manager writes it."""
+    from smart_control.reinforcement_learning.replay_buffer.replay_buffer import (
+        ReplayBufferManager,
+    )
+
+    manager = ReplayBufferManager(spec, capacity, directory)
+    try:
+        manager.load_replay_buffer(source_dir=checkpoint)
+        manager.checkpoint()
+    finally:
+        manager.close()
 
 
 def _manager_restore(spec: Any, checkpoint: str, capacity: int, items: int) -> float:
@@ -167,9 +189,13 @@ def _one_writer(
             # Reverb deletes all but the newest checkpoint of its root.
             shutil.copytree(path["path"], keep)
             manager.close()
+        own = os.path.join(work, "own")
+        if manager_restore:
+            _own_buffer(spec, keep, items, own)
         for _ in range(repetitions):
             values["restore_raw"].append(_bare_restore(keep, items, items))
             if manager_restore:
+                values["restore_own"].append(_manager_restore(spec, own, items, items))
                 values["restore"].append(_manager_restore(spec, keep, items, items))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -179,11 +205,10 @@ def _one_writer(
         common.row(group, names["restore_raw"], "s", values["restore_raw"]),
     ]
     if manager_restore:
-        rows.append(
-            common.row(
-                group, names["restore"], "s", values["restore"], names["restore_raw"]
-            )
-        )
+        rows += [
+            common.row(group, names[key], "s", values[key], names["restore_raw"])
+            for key in ("restore_own", "restore")
+        ]
     rows.append(common.row(group, names["rss"], "B/item", values["rss"], RAW_PER_ITEM))
     return rows
 
