@@ -44,7 +44,7 @@ starter buffer), then the launcher writes the across-seed summary:
     <root_dir>/
       run.json                the seeds and each seed's status (launchers/seed_runs.py)
       summary.md              across seeds: mean, IQM and bootstrap 95% intervals,
-                              the schedule, each seed's verdict (launchers/summary.py)
+                              the schedule, each seed's verdict (launchers/seed_summary.py)
       results.csv             one row per seed, then one per across-seed statistic
       seed_<k>/               seed k's run directory (the layout above)
 

@@ -4,9 +4,9 @@ Of one run: each stage's status and wall time (and of a distributed train
 stage, each process's restarts and work), then the evaluation against the
 schedule with the verdict (launchers/summary.py). Of several seeds: each
 seed's status and stage times, then the across-seed table and each seed's
-verdict. Everything printed is read back from the run directory (run.json,
-the evaluation reports), so it is the same whether the stages ran now or in
-an earlier, resumed invocation.
+verdict (launchers/seed_summary.py). Everything printed is read back from the
+run directory (run.json, the evaluation reports), so it is the same whether
+the stages ran now or in an earlier, resumed invocation.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional
 
-from launchers import experiment, run_records, seed_runs, summary
+from launchers import experiment, run_records, seed_runs, seed_summary, summary
 from smart_control.reinforcement_learning.utils import run_files
 
 
@@ -76,11 +76,11 @@ def print_seeds_summary(
         )
         status = seed_record.get("status", seed_runs.NOT_RUN)
         print(f"  seed {seed:<5d} {status:9s} {_stage_times(seed_record)}")
-    reports = summary.load_seed_reports(seed_runs.seed_dirs(root_dir, seeds))
+    reports = seed_summary.load_seed_reports(seed_runs.seed_dirs(root_dir, seeds))
     if reports:
         print()
-        print(summary.format_seed_table(summary.aggregate_seeds(reports)))
-        print(summary.format_seed_verdicts(reports, next_experiment), end="")
+        print(seed_summary.format_seed_table(seed_summary.aggregate_seeds(reports)))
+        print(seed_summary.format_seed_verdicts(reports, next_experiment), end="")
     outputs = record.get("summary", {})
     for name in ("summary", "results"):
         if name in outputs:

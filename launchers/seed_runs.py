@@ -10,7 +10,7 @@ a launcher that resumes skips exactly the complete seeds.
 
 `plan_seeds` and `run_seeds` are run_experiment's: it plans every seed before
 anything runs, then runs them one after the other and writes the across-seed
-summary (launchers/summary.py). A sweep runs each seed as a job of its own.
+summary (launchers/seed_summary.py). A sweep runs each seed as a job of its own.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import socket
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from launchers import experiment, run_records, summary
+from launchers import experiment, run_records, seed_summary
 from smart_control.reinforcement_learning.utils import binary, run_files
 
 SEED_MACRO = "SEED"
@@ -226,7 +226,7 @@ def run_seeds(
     finally:
         record = write_record(root_dir, seeds, ended=True)
     try:
-        outputs = summary.write_seed_outputs(
+        outputs = seed_summary.write_seed_outputs(
             root_dir,
             f"{root_dir}: seeds {', '.join(str(s) for s in seeds)}",
             seed_dirs(root_dir, seeds),

@@ -49,12 +49,9 @@ run.json says complete, written last); failed or interrupted runs run again.
 
 from __future__ import annotations
 
-import ast
-import itertools
 import os
-import re
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from absl import flags
 
@@ -64,6 +61,7 @@ from launchers import (
     run_records,
     seed_runs,
     stage_runs,
+    sweep_plan,
     sweep_results,
 )
 from smart_control.reinforcement_learning.evaluation import metric_table
@@ -71,6 +69,8 @@ from smart_control.reinforcement_learning.scripts import gin_checks
 from smart_control.reinforcement_learning.utils import binary, native_logs, run_files
 
 FLAGS = flags.FLAGS
+# Both run a list of jobs and return their results; the sweep needs no more.
+Executor = Union[executors.LocalExecutor, executors.SlurmExecutor]
 SWEEP_FILE = run_files.SWEEP_FILE
 # Metrics that rank points (summary.md's best point): the metric table's
 # keys that have a better direction.
@@ -142,118 +142,6 @@ _SLURM_FLAGS = {
         "Seconds between two sacct queries while waiting",
     ),
 }
-_NAME = re.compile(
-    r"^([A-Za-z_][\w.]*/)*[A-Za-z_][\w.]*\.[A-Za-z_]\w*$|^[A-Z_][A-Z0-9_]*$"
-)
-
-
-def parse_sweep_line(line: str) -> Tuple[str, List[Any]]:
-    """'A.b=[1, 2]' -> ('A.b', [1, 2]); raises UserError naming the line.
-
-    Names are gin settings (`Configurable.param`, `scope/Configurable.param`)
-    or macros (`SEED`).
-    """
-    name, sep, values = line.partition("=")
-    name = name.strip()
-    if not sep or not name or not _NAME.match(name):
-        raise binary.UserError(
-            "--sweep must look like 'Configurable.param=[v1, v2]' or "
-            f"'MACRO=[v1, v2]', got {line!r}"
-        )
-    try:
-        parsed = ast.literal_eval(values.strip())
-    except (ValueError, SyntaxError):
-        raise binary.UserError(
-            f"--sweep values must be a Python list literal, got {values.strip()!r}"
-        ) from None
-    if not isinstance(parsed, (list, tuple)) or not parsed:
-        raise binary.UserError(
-            f"--sweep values must be a non-empty list, got {values.strip()!r}"
-        )
-    return name, list(parsed)
-
-
-def sweep_axes(lines: Sequence[str]) -> List[Tuple[str, List[Any]]]:
-    axes = [
-        parse_sweep_line(line)
-        for line in lines
-        if line.strip() and not line.strip().startswith("#")
-    ]
-    names = [name for name, _ in axes]
-    duplicated = {n for n in names if names.count(n) > 1}
-    if duplicated:
-        raise binary.UserError(f"swept twice: {sorted(duplicated)}")
-    if not axes:
-        raise binary.UserError("nothing to sweep: give --sweep or --sweep_file")
-    return axes
-
-
-def points_of(axes: List[Tuple[str, List[Any]]]) -> List[Dict[str, Any]]:
-    names = [name for name, _ in axes]
-    return [
-        dict(zip(names, values)) for values in itertools.product(*(v for _, v in axes))
-    ]
-
-
-def point_bindings(point: Dict[str, Any]) -> List[str]:
-    return [f"{name} = {value!r}" for name, value in point.items()]
-
-
-def split_seeds(
-    axes: List[Tuple[str, List[Any]]], seeds: Optional[List[int]]
-) -> Tuple[List[Tuple[str, List[Any]]], Optional[List[int]]]:
-    """(axes without SEED, the seeds of every point).
-
-    A swept SEED is not a dimension of the points: every point runs each of
-    its values, and results aggregate across them (as with --seeds).
-
-    Raises:
-      binary.UserError: if seeds are given both ways, or a SEED value is not
-        a seed.
-    """
-    swept = dict(axes)
-    if seed_runs.SEED_MACRO not in swept:
-        return axes, seeds
-    if seeds is not None:
-        raise binary.UserError(
-            "give the seeds once: --seeds or --sweep='SEED=[...]', not both"
-        )
-    return (
-        [(name, values) for name, values in axes if name != seed_runs.SEED_MACRO],
-        seed_runs.parse_seeds(swept[seed_runs.SEED_MACRO], source="--sweep SEED"),
-    )
-
-
-def several_seeds(seeds: Optional[Sequence[int]]) -> bool:
-    return seeds is not None and len(seeds) > 1
-
-
-def plan_points(
-    gin_files: List[str],
-    base_bindings: List[str],
-    points: Dict[str, Dict[str, Any]],
-    seeds: Optional[List[int]] = None,
-) -> Dict[str, experiment.Plan]:
-    """Checks every run's experiment (each point with each seed), by run name.
-
-    Raises:
-      binary.UserError: naming the first point (and seed) that does not plan.
-    """
-    several = several_seeds(seeds)
-    plans = {}
-    for name, point in points.items():
-        for seed in seeds or [None]:
-            bindings = base_bindings + point_bindings(point)
-            if seed is not None:
-                bindings.append(seed_runs.seed_binding(seed))
-            try:
-                plans[sweep_results.run_name(name, seed, several)] = experiment.plan(
-                    gin_files, bindings
-                )
-            except binary.UserError as e:
-                where = f"point {name} ({point})" + (f" seed {seed}" if several else "")
-                raise binary.UserError(f"{where}: {e}") from None
-    return plans
 
 
 def run_sweep(
@@ -261,7 +149,7 @@ def run_sweep(
     gin_files: List[str],
     base_bindings: List[str],
     axes: List[Tuple[str, List[Any]]],
-    executor,
+    executor: Executor,
     metric: str,
     point_flags: Sequence[str] = (),
     seeds: Optional[List[int]] = None,
@@ -280,8 +168,8 @@ def run_sweep(
     }
     if seeds is not None:
         spec["seeds"] = seeds
-    axes, seeds = split_seeds(axes, seeds)
-    several = several_seeds(seeds)
+    axes, seeds = sweep_plan.split_seeds(axes, seeds)
+    several = sweep_plan.several_seeds(seeds)
     sweep_path = os.path.join(root_dir, SWEEP_FILE)
     record = run_records.read_json(sweep_path)
     if record and record["spec"] != spec:
@@ -289,8 +177,8 @@ def run_sweep(
             f"{root_dir} holds another sweep ({record['spec']}); use a new --root_dir"
         )
     record = record or {"spec": spec, "started_at": run_records.now()}
-    named = {f"p{i:03d}": p for i, p in enumerate(points_of(axes))}
-    plans = plan_points(gin_files, base_bindings, named, seeds)
+    named = {f"p{i:03d}": p for i, p in enumerate(sweep_plan.points_of(axes))}
+    plans = sweep_plan.plan_points(gin_files, base_bindings, named, seeds)
     # Every point is checked: only now is the sweep directory created (a
     # refused sweep leaves nothing), and the native log moved into it.
     os.makedirs(root_dir, exist_ok=True)
@@ -401,7 +289,7 @@ def executor_bindings() -> List[str]:
     )
 
 
-def make_executor(root_dir: str):
+def make_executor(root_dir: str) -> Executor:
     """The executor, configured by gin (parsed with the experiment's bindings).
 
     Distributed points on Slurm are jobs of their own (each point's
@@ -419,7 +307,7 @@ def point_flags() -> List[str]:
     return ["--mode=distributed", f"--executor={FLAGS.executor}"]
 
 
-def executor_settings(executor) -> Dict[str, Any]:
+def executor_settings(executor: Executor) -> Dict[str, Any]:
     """What the executor runs with (recorded in sweep.json)."""
     settings = {"type": type(executor).__name__}
     settings.update(
@@ -428,7 +316,7 @@ def executor_settings(executor) -> Dict[str, Any]:
     return settings
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> int:
     binary.check_no_arguments(argv)
     binary.require_gin_file("experiments/quickstart.gin")
     if FLAGS.max_parallel < 1:
@@ -439,9 +327,9 @@ def main(argv):
             raise binary.UserError(f"sweep file not found: {FLAGS.sweep_file}")
         with open(FLAGS.sweep_file) as f:
             lines += f.read().splitlines()
-    axes = sweep_axes(lines)
+    axes = sweep_plan.sweep_axes(lines)
     seeds = seed_runs.parse_seeds(FLAGS.seeds)
-    split_seeds(axes, seeds)  # checks the seeds before anything is created
+    sweep_plan.split_seeds(axes, seeds)  # checks the seeds before anything is created
     bindings = FLAGS.gin_bindings + executor_bindings()
     # The base experiment with the launcher's bindings: checks them and
     # configures the executor (each point is checked again in run_sweep).

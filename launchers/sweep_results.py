@@ -34,7 +34,7 @@ import math
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from launchers import run_records, seed_runs, summary, verdict
+from launchers import run_records, seed_runs, seed_summary, summary, verdict
 from smart_control.reinforcement_learning.evaluation import metric_table
 from smart_control.reinforcement_learning.utils import binary, run_files
 
@@ -191,7 +191,7 @@ def write_point_summaries(
     for result in results:
         directory = point_dir(root_dir, result.name)
         seed_runs.write_record(directory, seeds, {"swept": result.values})
-        summary.write_seed_outputs(
+        seed_summary.write_seed_outputs(
             directory,
             f"Point {result.name} ({_describe_values(result.values)}): seeds "
             f"{', '.join(str(s) for s in seeds)}",
@@ -223,7 +223,7 @@ def write_results_csv(
         *metric_columns,
         "log",
     ]
-    summary.write_csv(path, columns, rows)
+    seed_summary.write_csv(path, columns, rows)
     return path
 
 

@@ -12,7 +12,15 @@ import sys
 
 import pytest
 
-from launchers import run_experiment, seed_runs, summary, sweep, sweep_results, verdict
+from launchers import (
+    run_experiment,
+    seed_runs,
+    seed_summary,
+    summary,
+    sweep_plan,
+    sweep_results,
+    verdict,
+)
 from smart_control.reinforcement_learning.evaluation import across_seeds, metric_table
 from smart_control.reinforcement_learning.utils import binary
 from tests.launchers.launch_testing import REPO_ROOT, launch, read_json
@@ -398,8 +406,8 @@ def test_seed_table_and_results_rows_from_hand_made_reports():
         )
         for seed, cost in ((0, 470.0), (1, 430.0), (2, 490.0))
     }
-    aggregate = summary.aggregate_seeds(reports)
-    table = summary.format_seed_table(aggregate)
+    aggregate = seed_summary.aggregate_seeds(reports)
+    table = seed_summary.format_seed_table(aggregate)
     assert "Across 3 seeds" in table
     for label in SUMMARY_LABELS:
         assert label in table
@@ -407,11 +415,11 @@ def test_seed_table_and_results_rows_from_hand_made_reports():
     all_year = next(line for line in cost_block.splitlines() if "all year" in line)
     assert all_year.split()[2] == "463.3"  # the mean of 470, 430, 490
     assert "480.0" in all_year  # the schedule
-    verdicts = summary.format_seed_verdicts(reports, LONG)
+    verdicts = seed_summary.format_seed_verdicts(reports, LONG)
     assert "beats the schedule in 2 of 3 seeds (0, 1)." in verdicts
     assert "make run-long" in verdicts
 
-    columns, rows = summary.results_table(
+    columns, rows = seed_summary.results_table(
         {0: "complete", 1: "complete", 2: "complete", 3: "failed"}, reports, aggregate
     )
     assert columns[:3] == ["seed", "across_seeds", "status"]
@@ -430,7 +438,7 @@ def test_seeds_evaluated_on_other_episodes_are_refused():
     }
     reports[1]["evaluation_set"]["episodes"][0]["env_seed"] = 999
     with pytest.raises(ValueError, match="other episodes"):
-        summary.aggregate_seeds(reports)
+        seed_summary.aggregate_seeds(reports)
 
 
 def test_sweep_plot_series_and_schedule_reference():
@@ -502,10 +510,10 @@ def test_seed_flags_and_axis():
         with pytest.raises(binary.UserError):
             seed_runs.parse_seeds(bad)
     axes = [("A.b", [1, 2]), ("SEED", [0, 1])]
-    assert sweep.split_seeds(axes, None) == ([("A.b", [1, 2])], [0, 1])
-    assert sweep.split_seeds([("A.b", [1])], [5]) == ([("A.b", [1])], [5])
+    assert sweep_plan.split_seeds(axes, None) == ([("A.b", [1, 2])], [0, 1])
+    assert sweep_plan.split_seeds([("A.b", [1])], [5]) == ([("A.b", [1])], [5])
     with pytest.raises(binary.UserError, match="once"):
-        sweep.split_seeds(axes, [3])
+        sweep_plan.split_seeds(axes, [3])
     assert seed_runs.binds_seed(["SEED = 3"]) and not seed_runs.binds_seed(
         ["SEEDS.x = 1", "TrainConfig.seed = 2"]
     )
