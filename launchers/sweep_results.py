@@ -14,7 +14,7 @@ it refuses runs evaluated on other episodes):
                   <role>/<key>[/<season>]/{n, mean, iqm, std, mean_ci_low,
                   mean_ci_high, iqm_ci_low, iqm_ci_high} (one seed: n = 1,
                   mean = iqm, no intervals)
-    <key>.png     per metric (return, cost, comfort_kh, electricity_kwh,
+    <key>.png     (sweep_plots.py) per metric (return, cost, comfort_kh, electricity_kwh,
                   gas_kwh, carbon_kg): the policy's mean across seeds against
                   the first swept value with its 95% bootstrap band, each seed
                   a dot, one series per value of the other swept settings;
@@ -28,13 +28,18 @@ Metric names, units and columns come from `metric_table` only.
 
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
-import math
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from launchers import run_records, seed_runs, seed_summary, summary, verdict
+from launchers import (
+    run_records,
+    seed_runs,
+    seed_summary,
+    summary,
+    sweep_plots,
+    verdict,
+)
 from smart_control.reinforcement_learning.evaluation import metric_table
 from smart_control.reinforcement_learning.utils import binary, run_files
 
@@ -43,9 +48,6 @@ from smart_control.reinforcement_learning.utils import binary, run_files
 
 POINTS_DIR = "points"
 LOGS_DIR = "logs"
-# The metrics a sweep plots, in this order (the run summary's).
-PLOTTED_KEYS = summary.SUMMARY_KEYS
-SCHEDULE = "schedule"
 
 
 def point_dir(root_dir: str, point: str) -> str:
@@ -230,83 +232,6 @@ def write_results_csv(
 # ------------------------------------------------------------------ plots
 
 
-def _hashable(value: Any) -> Any:
-    return value if isinstance(value, collections.abc.Hashable) else repr(value)
-
-
-def _overall(
-    aggregate: Mapping[str, Any], role: str, key: str
-) -> Optional[List[float]]:
-    part = aggregate["results"].get(role)
-    if not part or key not in part["overall"]:
-        return None
-    return list(part["overall"][key]["values"])
-
-
-def plot_series(
-    results: Sequence[PointResult], axis_names: Sequence[str], key: str
-) -> Tuple[Dict[str, Dict[Any, List[float]]], Dict[str, float]]:
-    """(series, reference lines) of one metric for `band_plot`.
-
-    Series: the policy, one per value of the swept settings after the first,
-    {x: per-seed values}. The schedule: one reference line when it is the
-    same at every point, else a series of its own per group.
-    """
-    series: Dict[str, Dict[Any, List[float]]] = {}
-    schedule: Dict[str, Dict[Any, List[float]]] = {}
-    x_name, others = (axis_names[0], axis_names[1:]) if axis_names else (None, [])
-    for result in results:
-        if result.aggregate is None:
-            continue
-        policy = _overall(result.aggregate, metric_table.POLICY, key)
-        if policy is None:
-            continue
-        x = _hashable(result.values[x_name]) if x_name else result.name
-        group = ", ".join(f"{n}={result.values[n]}" for n in others)
-        series.setdefault(group or "policy", {})[x] = policy
-        baseline = _overall(result.aggregate, metric_table.BASELINE, key)
-        if baseline is not None:
-            label = f"{SCHEDULE}, {group}" if group else SCHEDULE
-            schedule.setdefault(label, {})[x] = baseline
-    values = [v for points in schedule.values() for vs in points.values() for v in vs]
-    if values and _all_close(values):
-        return series, {SCHEDULE: values[0]}
-    series.update(schedule)
-    return series, {}
-
-
-def _all_close(values: Sequence[float]) -> bool:
-    return all(math.isclose(v, values[0], rel_tol=1e-9, abs_tol=1e-9) for v in values)
-
-
-def write_plots(
-    root_dir: str, axis_names: Sequence[str], results: Sequence[PointResult]
-) -> List[str]:
-    """<key>.png for every plotted metric that some point has."""
-    # band_plot imports the plotting module, which imports TensorFlow.
-    from smart_control.reinforcement_learning.evaluation import band_plot
-
-    paths = []
-    x_label = axis_names[0] if axis_names else "point"
-    for key in PLOTTED_KEYS:
-        series, reference = plot_series(results, axis_names, key)
-        if not series:
-            continue
-        label = metric_table.metric(key).label
-        paths.append(
-            band_plot.plot_confidence_bands(
-                os.path.join(root_dir, f"{key}.png"),
-                series,
-                x_label=x_label,
-                metric_key=key,
-                statistic="mean",
-                reference_lines=reference,
-                title=f"{label}: mean across seeds, 95% bootstrap band",
-            )
-        )
-    return paths
-
-
 # -------------------------------------------------------------- summary.md
 
 
@@ -423,7 +348,7 @@ def write_outputs(
     csv_path = write_results_csv(
         os.path.join(root_dir, run_files.SWEEP_RESULTS_FILE), axis_names, results
     )
-    plots = write_plots(root_dir, axis_names, results)
+    plots = sweep_plots.write_plots(root_dir, axis_names, results)
     summary_path = os.path.join(root_dir, run_files.SWEEP_SUMMARY_FILE)
     with open(summary_path, "w") as f:
         f.write(format_summary(axis_names, results, metric, seeds, plots))

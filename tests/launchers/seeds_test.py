@@ -18,6 +18,7 @@ from launchers import (
     seed_summary,
     summary,
     sweep_plan,
+    sweep_plots,
     sweep_results,
     verdict,
 )
@@ -464,12 +465,12 @@ def test_sweep_plot_series_and_schedule_reference():
 
     axis = ["ReplayBufferManager.capacity"]
     points = [point("p000", 500, [470.0, 460.0]), point("p001", 1000, [450.0, 440.0])]
-    series, reference = sweep_results.plot_series(points, axis, "cost")
+    series, reference = sweep_plots.plot_series(points, axis, "cost")
     assert series == {"policy": {500: [470.0, 460.0], 1000: [450.0, 440.0]}}
     assert reference == {"schedule": 480.0}
     # A swept setting that changes the schedule: the schedule is a series.
     points[1] = point("p001", 1000, [450.0, 440.0], schedule_cost=300.0)
-    series, reference = sweep_results.plot_series(points, axis, "cost")
+    series, reference = sweep_plots.plot_series(points, axis, "cost")
     assert reference == {} and series["schedule"] == {
         500: [480.0] * 2,
         1000: [300.0] * 2,

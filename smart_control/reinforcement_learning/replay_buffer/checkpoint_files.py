@@ -130,7 +130,9 @@ class TableCheckpoint:
     """What a checkpoint says about one table.
 
     `items` (oldest first) and `num_tables` let `write_reconfigured_copy` work
-    without reading the checkpoint's files again.
+    without reading the checkpoint's files again. The items of a single-table
+    checkpoint are counted without parsing them (a load that keeps them all
+    only hard-links the file); `items` parses them on first use.
     """
 
     name: str
@@ -139,10 +141,32 @@ class TableCheckpoint:
     sequence_length: Optional[int]
     signature: Any
     proto: checkpoint_pb2.PriorityTableCheckpoint
-    items: List[schema_pb2.PrioritizedItem] = dataclasses.field(
-        default_factory=list, repr=False
+    first_item: Optional[schema_pb2.PrioritizedItem] = dataclasses.field(
+        default=None, repr=False
     )
     num_tables: int = 1
+    path: str = ""
+    parsed_items: Optional[List[schema_pb2.PrioritizedItem]] = dataclasses.field(
+        default=None, repr=False
+    )
+
+    @property
+    def items(self) -> List[schema_pb2.PrioritizedItem]:
+        """The table's items, oldest first (parsed from the checkpoint once).
+
+        Raises:
+          CheckpointFormatError: If a record does not parse, or the file does
+            not hold `num_items` items of the table.
+        """
+        if self.parsed_items is None:
+            items = read_items(self.path, self.name)
+            if len(items) != self.num_items:
+                raise CheckpointFormatError(
+                    f"{os.path.join(self.path, ITEMS_FILE)} holds {len(items)} "
+                    f"items of table {self.name!r}, not the {self.num_items} counted"
+                )
+            self.parsed_items = items
+        return self.parsed_items
 
 
 def read_tables(
@@ -183,6 +207,23 @@ def choose_table(
     )
 
 
+def count_items(
+    checkpoint_path: str,
+) -> Tuple[int, Optional[schema_pb2.PrioritizedItem]]:
+    """(records in items.tfrecord, the first one parsed); the rest is not parsed.
+
+    Raises:
+      CheckpointFormatError: If the file is missing, corrupt or truncated.
+    """
+    path = os.path.join(checkpoint_path, ITEMS_FILE)
+    count, first = 0, None
+    for batch in _record_batches(path):
+        if first is None and len(batch):
+            first = _parse(schema_pb2.PrioritizedItem, batch[0], path)
+        count += len(batch)
+    return count, first
+
+
 def read_items(
     checkpoint_path: str, table_name: str
 ) -> List[schema_pb2.PrioritizedItem]:
@@ -220,7 +261,10 @@ def referenced_chunk_keys(items: List[schema_pb2.PrioritizedItem]) -> Set[int]:
 
 
 def inspect_table(
-    checkpoint_path: str, table_name: Optional[str], preferred: Optional[str] = None
+    checkpoint_path: str,
+    table_name: Optional[str],
+    preferred: Optional[str] = None,
+    parse_items: bool = False,
 ) -> TableCheckpoint:
     """Reads one table's configuration, items and step count from a checkpoint.
 
@@ -229,6 +273,10 @@ def inspect_table(
       table_name: The table to read; None picks `preferred` if the checkpoint
         has it, else its only table.
       preferred: See `table_name`.
+      parse_items: Parse every item now (the caller will use `items`). Else
+        a single-table checkpoint's items are only counted, and parsed when
+        `items` is first used; several tables' items are always parsed (to
+        tell which are the table's).
 
     Raises:
       CheckpointFormatError: If the files are unreadable.
@@ -243,19 +291,27 @@ def inspect_table(
     except TableChoiceError as e:
         raise TableChoiceError(f"checkpoint {checkpoint_path}: {e}") from None
     proto = tables[name]
-    items = read_items(checkpoint_path, name)
+    items = None
+    if parse_items or len(tables) > 1:
+        items = read_items(checkpoint_path, name)
+        num_items, first = len(items), (items[0] if items else None)
+    else:
+        # Every record is this table's: Reverb checkpoints only its tables' items.
+        num_items, first = count_items(checkpoint_path)
     signature = None
     if proto.HasField("signature"):
         signature = nested_structure_coder.decode_proto(proto.signature)
     return TableCheckpoint(
         name=name,
         max_size=proto.max_size,
-        num_items=len(items),
-        sequence_length=item_sequence_length(items[0]) if items else None,
+        num_items=num_items,
+        sequence_length=item_sequence_length(first) if first else None,
         signature=signature,
         proto=proto,
-        items=items,
+        first_item=first,
         num_tables=len(tables),
+        path=checkpoint_path,
+        parsed_items=items,
     )
 
 
@@ -340,9 +396,8 @@ def write_reconfigured_copy(
     """
     proto = checkpoint_pb2.PriorityTableCheckpoint()
     proto.CopyFrom(table.proto)
-    items = table.items
-    kept = items[-capacity:] if len(items) > capacity else items
-    dropped = len(items) - len(kept)
+    num_kept = min(table.num_items, capacity)
+    dropped = table.num_items - num_kept
     renamed = table_info.name != table.name
 
     proto.table_name = table_info.name
@@ -356,7 +411,7 @@ def write_reconfigured_copy(
     proto.rate_limiter.min_diff = limiter.min_diff
     proto.rate_limiter.max_diff = limiter.max_diff
     proto.rate_limiter.min_size_to_sample = limiter.min_size_to_sample
-    proto.rate_limiter.insert_count = len(kept)
+    proto.rate_limiter.insert_count = num_kept
     proto.rate_limiter.delete_count = 0
     # A limiter lets inserts and samples proceed while inserts * samples_per_insert
     # - samples stays within [min_diff, max_diff]; start at the centre of it.
@@ -364,7 +419,7 @@ def write_reconfigured_copy(
     if not math.isfinite(centre):
         centre = 0.0
     proto.rate_limiter.sample_count = max(
-        0, int(round(len(kept) * limiter.samples_per_insert - centre))
+        0, int(round(num_kept * limiter.samples_per_insert - centre))
     )
 
     os.makedirs(output_path)
@@ -381,6 +436,7 @@ def write_reconfigured_copy(
         _link_or_copy(src_chunks, dst_chunks)
     else:
         records = []
+        kept = table.items[dropped:]
         for item in kept:
             if renamed:
                 item = schema_pb2.PrioritizedItem.FromString(item.SerializeToString())
@@ -399,7 +455,7 @@ def write_reconfigured_copy(
             _write_records(dst_chunks, chunks)
     with open(os.path.join(output_path, DONE_FILE), "w"):
         pass
-    return {"items": len(kept), "dropped": dropped}
+    return {"items": num_kept, "dropped": dropped}
 
 
 def step_spec_from_signature(signature: Any) -> Any:

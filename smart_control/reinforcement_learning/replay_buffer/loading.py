@@ -246,10 +246,10 @@ def _check_fit(
                 f"  spec of the buffer:    "
                 f"{table_config.describe_signature(table.signature)}"
             )
-    elif table.items:
+    elif table.first_item is not None:
         try:
             columns = checkpoint_files.stored_column_specs(
-                candidate.path, table.items[0]
+                candidate.path, table.first_item
             )
         except checkpoint_files.CheckpointFormatError as e:
             raise UnusableCheckpoint(str(e)) from None
@@ -283,7 +283,11 @@ def prepare(candidate: Candidate, wanted: Wanted, copy_path: str) -> Prepared:
         raise UnusableCheckpoint(candidate.problem)
     try:
         table = checkpoint_files.inspect_table(
-            candidate.path, wanted.source_table, preferred=wanted.table_name
+            candidate.path,
+            wanted.source_table,
+            preferred=wanted.table_name,
+            # Without a record the items are cross-checked against the chunks.
+            parse_items=not candidate.records,
         )
         _check_records(candidate, table)
     except checkpoint_files.CheckpointFormatError as e:

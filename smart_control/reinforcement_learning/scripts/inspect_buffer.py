@@ -66,9 +66,11 @@ def _read_newest(candidates, table_name, preferred, checkpoint_files):
             )
             if table.signature is not None:
                 spec = checkpoint_files.step_spec_from_signature(table.signature)
-            elif table.items:
+            elif table.first_item is not None:
                 spec = checkpoint_files.step_spec_from_columns(
-                    checkpoint_files.stored_column_specs(candidate.path, table.items[0])
+                    checkpoint_files.stored_column_specs(
+                        candidate.path, table.first_item
+                    )
                 )
             else:
                 continue
