@@ -7,6 +7,10 @@ PY := $(VENV)/bin/python
 # dm-reverb 0.14 has wheels for CPython 3.9-3.11 only.
 PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
 PYTEST_ARGS ?=
+# pytest-xdist workers for make test: the suite waits on subprocesses, Slurm
+# and Reverb much of the time, so two workers fit two cores (tests/conftest.py
+# groups them). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: install test test-fast lint format run run-long sweep-demo bench clean help
 
@@ -30,7 +34,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The fast tier: the pure and in-process tests, without the `slow` ones
 # (binaries and launchers in subprocesses, training runs) and the `slurm` ones

@@ -22,13 +22,25 @@ _SLURM_FIXTURES = frozenset(
 )
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+# Before -m deselects by marker, and before pytest-xdist reads the groups.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Puts every test that uses a Slurm fixture in the `slurm` tier.
+    """Puts every Slurm test in the `slurm` tier, and every test in a worker group.
 
-    A new Slurm test then stays out of `make test-fast` even when its module
-    forgets the marker.
+    A test that uses a Slurm fixture is marked `slurm`, so a new Slurm test
+    stays out of `make test-fast` even when its module forgets the marker.
+    With pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) a group runs
+    on one worker: all Slurm tests share one (the test cluster is a session
+    fixture, started once), and every other module is its own group, so its
+    module- and session-scoped fixtures (a trained policy, a populated buffer,
+    the bad-input table's runs) are built once, not once per worker.
     """
     for item in items:
-        if _SLURM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        slurm = _SLURM_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if slurm:
             item.add_marker(pytest.mark.slurm)
+        if slurm or item.get_closest_marker("slurm"):
+            group = "slurm"
+        else:
+            group = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -120,50 +120,6 @@ def _launch(args, cluster, **kwargs):
     )
 
 
-def test_collectors_on_another_node_lose_nothing(slurm_multinode, tmp_path):
-    experiment = _experiment(tmp_path, "TrainConfig.num_train_steps = 60")
-    root = tmp_path / "run"
-    process = _launch(
-        [
-            "launchers.run_experiment",
-            f"--gin_file={experiment}",
-            f"--root_dir={root}",
-            "--mode=distributed",
-            "--executor=slurm",
-        ],
-        slurm_multinode,
-    )
-    output, _ = process.communicate(timeout=1700)
-    assert process.returncode == 0, output[-5000:] + slurm_multinode.logs()
-    run = _json(root / "run.json")
-    assert run["status"] == "complete" and run["executor"] == "slurm"
-    assert run["network"]["network"] == "shared"
-    train = run["stages"]["train"]
-    assert train["slurm"]["state"] == "COMPLETED"
-    # Placed by Slurm on the nodes the roles asked for.
-    assert _steps_by_name(train) == {
-        "server": {"node1"},
-        "collector-0": {"node2"},
-        "collector-1": {"node2"},
-        "trainer": {"node3"},
-    }
-    # The collectors found the server from the allocation: node1, by name (its
-    # address on the bridge; every node has its own network namespace).
-    for task in (0, 1):
-        log = (root / "logs" / f"collector-{task}.log").read_text()
-        assert f"Collector {task}: writing to node1:" in log
-    collectors = train["collectors"]
-    written = sum(c["items_written"] for c in collectors.values())
-    assert all(c["items_written"] > 0 for c in collectors.values())
-    assert train["trainer"]["train_step"] == 60
-    # Nothing lost: the server's final checkpoint holds the starter buffer
-    # and every item the collectors on node2 wrote.
-    starter = _json(root / "starter_buffer.json")
-    final = _checkpoints(str(root / "train" / "replay_buffer"))[-1]
-    assert len(_item_keys(final)) == starter["frames"] + written
-    assert "server" in output and "node1" in output  # the sacct table
-
-
 def test_preempted_run_requeues_and_resumes_without_losing_checkpointed_items(
     slurm_multinode, tmp_path
 ):
@@ -227,7 +183,48 @@ def test_preempted_run_requeues_and_resumes_without_losing_checkpointed_items(
     assert keys_before <= final_keys and len(final_keys) > len(keys_before)
 
 
-def test_two_point_sweep_of_distributed_runs(slurm_multinode, tmp_path):
+def _assert_point_lost_nothing(point_dir, capacity):
+    """One sweep point's distributed run: placed where asked, nothing lost."""
+    run = _json(point_dir / "run.json")
+    assert run["status"] == "complete" and run["executor"] == "slurm"
+    assert run["network"]["network"] == "shared"
+    train = run["stages"]["train"]
+    assert train["slurm"]["state"] == "COMPLETED"
+    # Placed by Slurm on the nodes the roles asked for.
+    assert _steps_by_name(train) == {
+        "server": {"node1"},
+        "collector-0": {"node2"},
+        "collector-1": {"node2"},
+        "trainer": {"node3"},
+    }
+    # The collectors found the server from the allocation: node1, by name (its
+    # address on the bridge; every node has its own network namespace).
+    for task in (0, 1):
+        log = (point_dir / "logs" / f"collector-{task}.log").read_text()
+        assert f"Collector {task}: writing to node1:" in log
+    collectors = train["collectors"]
+    written = sum(c["items_written"] for c in collectors.values())
+    assert all(c["items_written"] > 0 for c in collectors.values())
+    assert train["trainer"]["train_step"] == 40
+    # Nothing lost: the server's final checkpoint holds the starter buffer
+    # and every item the collectors on node2 wrote.
+    starter = _json(point_dir / "starter_buffer.json")
+    final = _checkpoints(str(point_dir / "train" / "replay_buffer"))[-1]
+    assert len(_item_keys(final)) == starter["frames"] + written
+    # The sweep's value reached the server process of this point.
+    server_config = (
+        point_dir / "train" / "replay_buffer" / "operative_config.gin"
+    ).read_text()
+    assert f"ReplayBufferManager.capacity = {capacity}" in server_config
+    # The point's output (the sweep keeps it) shows the job's steps (sacct).
+    output = (point_dir.parent.parent / "logs" / f"{point_dir.name}.log").read_text()
+    assert "server" in output and "node1" in output
+    return train["slurm_job"]
+
+
+def test_two_point_sweep_of_distributed_runs_loses_nothing(slurm_multinode, tmp_path):
+    # Two collectors on node2 per point, two points at once: eight processes
+    # on three nodes.
     experiment = _experiment(tmp_path, "TrainConfig.num_train_steps = 40")
     root = tmp_path / "sweep"
     process = _launch(
@@ -238,26 +235,16 @@ def test_two_point_sweep_of_distributed_runs(slurm_multinode, tmp_path):
             "--mode=distributed",
             "--executor=slurm",
             "--max_parallel=2",
-            "--gin_bindings=DistributedTopology.num_collectors = 1",
+            "--gin_bindings=DistributedTopology.num_collectors = 2",
             "--sweep=ReplayBufferManager.capacity=[5000, 10000]",
         ],
         slurm_multinode,
     )
     output, _ = process.communicate(timeout=1700)
     assert process.returncode == 0, output[-5000:] + slurm_multinode.logs()
-    for point, capacity in (("p000", 5000), ("p001", 10000)):
-        run = _json(root / "points" / point / "run.json")
-        assert run["status"] == "complete" and run["executor"] == "slurm"
-        train = run["stages"]["train"]
-        assert train["slurm"]["state"] == "COMPLETED"
-        assert _steps_by_name(train)["collector-0"] == {"node2"}
-        server_config = (
-            root / "points" / point / "train" / "replay_buffer" / "operative_config.gin"
-        ).read_text()
-        assert f"ReplayBufferManager.capacity = {capacity}" in server_config
-    # Two Slurm jobs, one per point.
     jobs = {
-        _json(root / "points" / p / "run.json")["stages"]["train"]["slurm_job"]
-        for p in ("p000", "p001")
+        _assert_point_lost_nothing(root / "points" / point, capacity)
+        for point, capacity in (("p000", 5000), ("p001", 10000))
     }
+    # Two Slurm jobs, one per point.
     assert len(jobs) == 2
