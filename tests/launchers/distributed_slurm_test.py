@@ -209,8 +209,10 @@ def _assert_point_lost_nothing(point_dir, capacity):
     # Nothing lost: the server's final checkpoint holds the starter buffer
     # and every item the collectors on node2 wrote.
     starter = _json(point_dir / "starter_buffer.json")
+    expected = starter["frames"] + written
+    assert expected <= capacity, "the point's capacity is too small to check"
     final = _checkpoints(str(point_dir / "train" / "replay_buffer"))[-1]
-    assert len(_item_keys(final)) == starter["frames"] + written
+    assert len(_item_keys(final)) == expected
     # The sweep's value reached the server process of this point.
     server_config = (
         point_dir / "train" / "replay_buffer" / "operative_config.gin"
@@ -236,7 +238,10 @@ def test_two_point_sweep_of_distributed_runs_loses_nothing(slurm_multinode, tmp_
             "--executor=slurm",
             "--max_parallel=2",
             "--gin_bindings=DistributedTopology.num_collectors = 2",
-            "--sweep=ReplayBufferManager.capacity=[5000, 10000]",
+            # Both far above what the collectors write while the trainer takes
+            # its 40 steps (41,000 items at most so far, on a loaded machine),
+            # so that nothing is evicted and every item can be counted.
+            "--sweep=ReplayBufferManager.capacity=[300000, 400000]",
         ],
         slurm_multinode,
     )
@@ -244,7 +249,7 @@ def test_two_point_sweep_of_distributed_runs_loses_nothing(slurm_multinode, tmp_
     assert process.returncode == 0, output[-5000:] + slurm_multinode.logs()
     jobs = {
         _assert_point_lost_nothing(root / "points" / point, capacity)
-        for point, capacity in (("p000", 5000), ("p001", 10000))
+        for point, capacity in (("p000", 300000), ("p001", 400000))
     }
     # Two Slurm jobs, one per point.
     assert len(jobs) == 2
