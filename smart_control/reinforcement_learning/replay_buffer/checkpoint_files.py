@@ -1,4 +1,4 @@
-"""Reads Reverb checkpoint files and writes a re-configured copy of one.
+"""Reads Reverb checkpoint files: tables, items, chunk keys and column specs.
 
 A Reverb (0.14) checkpoint directory holds three ZLIB-compressed TFRecord
 files and a DONE marker:
@@ -15,7 +15,7 @@ tables.tfrecord, not from the code that starts it. To load a buffer into
 another capacity (or sampler, rate limiter, table name or signature) the
 manager therefore writes a copy whose table record carries the wanted
 configuration, keeping the newest `capacity` items, and starts its server from
-that copy. The user's checkpoint is only read.
+that copy (`checkpoint_copy.py`). The user's checkpoint is only read.
 
 Every unreadable file raises `CheckpointFormatError` naming the file.
 """
@@ -23,9 +23,7 @@ Every unreadable file raises `CheckpointFormatError` naming the file.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import shutil
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
@@ -39,7 +37,7 @@ TABLES_FILE = "tables.tfrecord"
 ITEMS_FILE = "items.tfrecord"
 CHUNKS_FILE = "chunks.tfrecord"
 DONE_FILE = "DONE"
-_COMPRESSION = "ZLIB"
+COMPRESSION = "ZLIB"
 # Records per batch read: one eager iterator step costs ~0.1 ms whatever it
 # holds, so reading one record per step made 50k items take seconds.
 _READ_BATCH = 1024
@@ -56,7 +54,7 @@ class TableChoiceError(ValueError):
 def _record_batches(path: str) -> Iterator[np.ndarray]:
     if not os.path.isfile(path):
         raise CheckpointFormatError(f"{path} is missing: not a Reverb checkpoint")
-    dataset = tf.data.TFRecordDataset(path, compression_type=_COMPRESSION)
+    dataset = tf.data.TFRecordDataset(path, compression_type=COMPRESSION)
     try:
         yield from dataset.batch(_READ_BATCH).as_numpy_iterator()
     except tf.errors.OpError as e:
@@ -65,7 +63,7 @@ def _record_batches(path: str) -> Iterator[np.ndarray]:
         ) from None
 
 
-def _read_records(path: str) -> List[bytes]:
+def read_records(path: str) -> List[bytes]:
     records: List[bytes] = []
     for batch in _record_batches(path):
         records.extend(batch)
@@ -87,7 +85,7 @@ def count_records(path: str) -> int:
     """
     if not os.path.isfile(path):
         raise CheckpointFormatError(f"{path} is missing: not a Reverb checkpoint")
-    dataset = tf.data.TFRecordDataset(path, compression_type=_COMPRESSION)
+    dataset = tf.data.TFRecordDataset(path, compression_type=COMPRESSION)
     try:
         return int(dataset.reduce(np.int64(0), lambda n, _: n + 1))
     except tf.errors.OpError as e:
@@ -96,7 +94,7 @@ def count_records(path: str) -> int:
         ) from None
 
 
-def _chunk_key(record: bytes, path: str) -> int:
+def chunk_key(record: bytes, path: str) -> int:
     # ChunkData's first field is chunk_key (field 1, varint: tag byte 0x08);
     # decoding just it is ~20x faster than parsing the chunk's tensors.
     if record[:1] == b"\x08":
@@ -116,13 +114,7 @@ def stored_chunk_keys(checkpoint_path: str) -> Set[int]:
       CheckpointFormatError: If the file is missing, corrupt or truncated.
     """
     path = os.path.join(checkpoint_path, CHUNKS_FILE)
-    return {_chunk_key(r, path) for batch in _record_batches(path) for r in batch}
-
-
-def _write_records(path: str, records: List[bytes]) -> None:
-    with tf.io.TFRecordWriter(path, options=_COMPRESSION) as writer:
-        for record in records:
-            writer.write(record)
+    return {chunk_key(r, path) for batch in _record_batches(path) for r in batch}
 
 
 @dataclasses.dataclass
@@ -174,7 +166,7 @@ def read_tables(
 ) -> Dict[str, checkpoint_pb2.PriorityTableCheckpoint]:
     path = os.path.join(checkpoint_path, TABLES_FILE)
     tables = {}
-    for record in _read_records(path):
+    for record in read_records(path):
         proto = _parse(checkpoint_pb2.PriorityTableCheckpoint, record, path)
         tables[proto.table_name] = proto
     if not tables:
@@ -354,108 +346,6 @@ def stored_column_specs(
             "not from the same checkpoint"
         )
     return [specs[i] for i in sorted(specs)]
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    # A hard link costs nothing for a 100 MB chunks file; Reverb only reads it.
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
-def write_reconfigured_copy(
-    checkpoint_path: str,
-    output_path: str,
-    table: TableCheckpoint,
-    table_info: Any,
-    capacity: int,
-    signature: Any,
-) -> Dict[str, int]:
-    """Writes a copy of one table of a checkpoint with a new configuration.
-
-    The copy holds only `table`, renamed to `table_info.name`, with
-    `table_info`'s max_size, sampler, remover, max_times_sampled and rate
-    limiter, `signature`, and the newest `capacity` items. The rate
-    limiter's counters are set as if the kept items had just been inserted
-    and sampled just enough to sit at the centre of the limiter's allowed
-    band, so a `SampleToInsertRatio` limiter starts balanced instead of
-    blocking inserts until the learner has caught up with the whole starter
-    buffer.
-
-    Args:
-      checkpoint_path: A complete Reverb checkpoint (only read).
-      output_path: A directory to create; must not exist.
-      table: What `inspect_table(checkpoint_path, ...)` returned.
-      table_info: A `reverb.TableInfo` describing the wanted configuration.
-      capacity: Maximum items to keep (the newest are kept).
-      signature: The table signature to write (a nest of `TensorSpec`).
-
-    Returns:
-      {"items": kept, "dropped": dropped}.
-    """
-    proto = checkpoint_pb2.PriorityTableCheckpoint()
-    proto.CopyFrom(table.proto)
-    num_kept = min(table.num_items, capacity)
-    dropped = table.num_items - num_kept
-    renamed = table_info.name != table.name
-
-    proto.table_name = table_info.name
-    proto.max_size = table_info.max_size
-    proto.max_times_sampled = table_info.max_times_sampled
-    proto.sampler.CopyFrom(table_info.sampler_options)
-    proto.remover.CopyFrom(table_info.remover_options)
-    proto.signature.CopyFrom(nested_structure_coder.encode_structure(signature))
-    limiter = table_info.rate_limiter_info
-    proto.rate_limiter.samples_per_insert = limiter.samples_per_insert
-    proto.rate_limiter.min_diff = limiter.min_diff
-    proto.rate_limiter.max_diff = limiter.max_diff
-    proto.rate_limiter.min_size_to_sample = limiter.min_size_to_sample
-    proto.rate_limiter.insert_count = num_kept
-    proto.rate_limiter.delete_count = 0
-    # A limiter lets inserts and samples proceed while inserts * samples_per_insert
-    # - samples stays within [min_diff, max_diff]; start at the centre of it.
-    centre = (limiter.min_diff + limiter.max_diff) / 2.0
-    if not math.isfinite(centre):
-        centre = 0.0
-    proto.rate_limiter.sample_count = max(
-        0, int(round(num_kept * limiter.samples_per_insert - centre))
-    )
-
-    os.makedirs(output_path)
-    _write_records(os.path.join(output_path, TABLES_FILE), [proto.SerializeToString()])
-    src_chunks = os.path.join(checkpoint_path, CHUNKS_FILE)
-    dst_chunks = os.path.join(output_path, CHUNKS_FILE)
-    if dropped == 0 and table.num_tables == 1 and not renamed:
-        # Nothing to leave out: the item and chunk records stay as they are
-        # (only the table record carries the configuration).
-        _link_or_copy(
-            os.path.join(checkpoint_path, ITEMS_FILE),
-            os.path.join(output_path, ITEMS_FILE),
-        )
-        _link_or_copy(src_chunks, dst_chunks)
-    else:
-        records = []
-        kept = table.items[dropped:]
-        for item in kept:
-            if renamed:
-                item = schema_pb2.PrioritizedItem.FromString(item.SerializeToString())
-                item.table = table_info.name
-            records.append(item.SerializeToString())
-        _write_records(os.path.join(output_path, ITEMS_FILE), records)
-        if dropped == 0 and table.num_tables == 1:
-            _link_or_copy(src_chunks, dst_chunks)
-        else:
-            referenced = referenced_chunk_keys(kept)
-            chunks = [
-                record
-                for record in _read_records(src_chunks)
-                if _chunk_key(record, src_chunks) in referenced
-            ]
-            _write_records(dst_chunks, chunks)
-    with open(os.path.join(output_path, DONE_FILE), "w"):
-        pass
-    return {"items": num_kept, "dropped": dropped}
 
 
 def step_spec_from_signature(signature: Any) -> Any:

@@ -22,7 +22,7 @@ moves on to the next one; a checkpoint that is intact but does not fit this
 run (spec, sequence length, capacity, table name) raises the user-facing
 error at once, because older checkpoints of the same buffer would not fit
 either. The checked candidate is then copied with this run's table name,
-configuration and signature (`checkpoint_files.write_reconfigured_copy`);
+configuration and signature (`checkpoint_copy.write_reconfigured_copy`);
 the source is only read.
 """
 
@@ -33,6 +33,7 @@ import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from smart_control.reinforcement_learning.replay_buffer import (
+    checkpoint_copy,
     checkpoint_files,
     checkpoint_store,
     metadata,
@@ -294,7 +295,7 @@ def prepare(candidate: Candidate, wanted: Wanted, copy_path: str) -> Prepared:
         raise UnusableCheckpoint(str(e)) from None
     _check_fit(candidate, table, wanted)
     try:
-        counts = checkpoint_files.write_reconfigured_copy(
+        counts = checkpoint_copy.write_reconfigured_copy(
             candidate.path,
             copy_path,
             table,

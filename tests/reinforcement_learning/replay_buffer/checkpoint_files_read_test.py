@@ -12,7 +12,10 @@ import pytest
 import reverb
 import tensorflow as tf
 
-from smart_control.reinforcement_learning.replay_buffer import checkpoint_files
+from smart_control.reinforcement_learning.replay_buffer import (
+    checkpoint_copy,
+    checkpoint_files,
+)
 
 TABLE = "trajectories"
 OTHER = "single_steps"
@@ -178,7 +181,7 @@ def test_reconfigured_copy_keeps_the_newest_items_in_the_new_table(
         signature=SIGNATURE,
     )
     copy = str(tmp_path / "copy" / "checkpoint")
-    counts = checkpoint_files.write_reconfigured_copy(
+    counts = checkpoint_copy.write_reconfigured_copy(
         checkpoint,
         copy,
         checkpoint_files.inspect_table(checkpoint, TABLE),
@@ -212,12 +215,12 @@ def test_reconfigured_copy_of_everything_links_the_data(checkpoint, tmp_path):
     source's (hard-linked), only the table record changes."""
     one_table = str(tmp_path / "one_table")
     first = checkpoint_files.inspect_table(checkpoint, TABLE)
-    checkpoint_files.write_reconfigured_copy(
+    checkpoint_copy.write_reconfigured_copy(
         checkpoint, one_table, first, _table(TABLE).info, 100, SIGNATURE
     )
     copy = str(tmp_path / "copy")
     wanted = _table(TABLE, SIGNATURE, max_size=50)
-    counts = checkpoint_files.write_reconfigured_copy(
+    counts = checkpoint_copy.write_reconfigured_copy(
         one_table,
         copy,
         checkpoint_files.inspect_table(one_table, TABLE),
@@ -236,7 +239,7 @@ def test_reconfigured_copy_of_everything_links_the_data(checkpoint, tmp_path):
 def test_reconfigured_copy_refuses_an_existing_directory(checkpoint, tmp_path):
     (tmp_path / "copy").mkdir()
     with pytest.raises(FileExistsError):
-        checkpoint_files.write_reconfigured_copy(
+        checkpoint_copy.write_reconfigured_copy(
             checkpoint,
             str(tmp_path / "copy"),
             checkpoint_files.inspect_table(checkpoint, TABLE),
