@@ -21,6 +21,7 @@ Each seed's report and the metrics shown are a single run's
 from __future__ import annotations
 
 import csv
+import io
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -33,7 +34,7 @@ from launchers.summary import (
     load_report,
 )
 from smart_control.reinforcement_learning.evaluation import metric_table
-from smart_control.reinforcement_learning.utils import run_files
+from smart_control.reinforcement_learning.utils import json_files, run_files
 
 # Not imported here: numpy (across_seeds, statistics). run_experiment imports
 # this module before it enters its private network namespace, which must
@@ -192,13 +193,12 @@ def write_csv(
     path: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> None:
     """Writes rows atomically (missing cells empty, None empty)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    os.replace(tmp, path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    json_files.write_text_atomic(path, text.getvalue())
 
 
 def format_seed_markdown(
@@ -280,10 +280,9 @@ def write_seed_outputs(
     results_path = os.path.join(root_dir, run_files.RUN_RESULTS_FILE)
     write_csv(results_path, columns, rows)
     summary_path = os.path.join(root_dir, run_files.RUN_SUMMARY_FILE)
-    tmp = summary_path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(format_seed_markdown(title, statuses, reports, aggregate))
-    os.replace(tmp, summary_path)
+    json_files.write_text_atomic(
+        summary_path, format_seed_markdown(title, statuses, reports, aggregate)
+    )
     return {
         "aggregate": aggregate,
         "reports": reports,

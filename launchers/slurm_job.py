@@ -89,7 +89,7 @@ from smart_control.reinforcement_learning.distributed.slurm_resources import (  
     RoleResources,
     SlurmJobSettings,
 )
-from smart_control.reinforcement_learning.utils import clock, run_files
+from smart_control.reinforcement_learning.utils import clock, json_files, run_files
 
 SLURM_DIR = "slurm"
 LOGS_DIR = run_files.LOGS_DIR
@@ -207,9 +207,11 @@ def submit(
     groups = [server, *([collectors] if collectors.count else []), trainer]
     spec = slurm_job_script.job_spec(run_dir, logs_dir, groups, ports, settings)
     spec_path = os.path.join(slurm_dir, SPEC_FILE)
-    _write_atomically(spec_path, json.dumps(spec, indent=2) + "\n")
+    json_files.write_text_atomic(spec_path, json.dumps(spec, indent=2) + "\n")
     script_path = os.path.join(slurm_dir, SCRIPT_FILE)
-    _write_atomically(script_path, batch_script(groups, settings, spec_path, logs_dir))
+    json_files.write_text_atomic(
+        script_path, batch_script(groups, settings, spec_path, logs_dir)
+    )
     done = slurm_commands.run(["sbatch", "--parsable", script_path], cwd=run_dir)
     if done.returncode != 0:
         raise RuntimeError(
@@ -357,10 +359,3 @@ def format_steps(steps: Sequence[StepRecord]) -> str:
 def _is_component(job_id: str, component: int) -> bool:
     """Whether a sacct JobID is the allocation line of a het component."""
     return job_id.endswith(f"+{component}")
-
-
-def _write_atomically(path: str, text: str) -> None:
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as f:
-        f.write(text)
-    os.replace(temporary, path)
