@@ -36,11 +36,8 @@ def pytest_collection_modifyitems(config, items):
     the bad-input table's runs) are built once, not once per worker.
     """
     for item in items:
-        slurm = _SLURM_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-        if slurm:
+        if _SLURM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slurm)
-        if slurm or item.get_closest_marker("slurm"):
-            group = "slurm"
-        else:
-            group = item.nodeid.split("::")[0]
+        slurm = item.get_closest_marker("slurm") is not None
+        group = "slurm" if slurm else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
