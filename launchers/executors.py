@@ -137,25 +137,33 @@ class LocalExecutor:
         results: dict[int, JobResult] = {}
         running: dict[int, subprocess.Popen] = {}
         pending = collections.deque(enumerate(jobs))
-        try:
-            while pending or running:
-                while pending and len(running) < self.max_parallel:
-                    index, job = pending.popleft()
-                    try:
-                        running[index] = _start(job)
-                    except OSError:
-                        results[index] = JobResult(job.name, None, job.log_path, FAILED)
-                for index, process in list(running.items()):
-                    if process.poll() is not None:
-                        del running[index]
-                        results[index] = _result(jobs[index], process.returncode)
-                if running:
-                    time.sleep(_LOCAL_POLL_INTERVAL_S)
-        except BaseException as error:
-            process_utils.stop_groups(running.values(), self.kill_grace_s)
-            for index in running:
-                _note(jobs[index], f"stopped by the executor: {error!r}")
-            raise
+        # Ctrl-C is raised here, between two polls, never inside Popen.poll().
+        with process_utils.DeferredSignals() as signals:
+            try:
+                while pending or running:
+                    signals.deliver()
+                    while pending and len(running) < self.max_parallel:
+                        index, job = pending.popleft()
+                        try:
+                            running[index] = _start(job)
+                        except OSError:
+                            results[index] = JobResult(
+                                job.name, None, job.log_path, FAILED
+                            )
+                    for index, process in list(running.items()):
+                        if process.poll() is not None:
+                            del running[index]
+                            results[index] = _result(jobs[index], process.returncode)
+                    if running:
+                        time.sleep(_LOCAL_POLL_INTERVAL_S)
+            except BaseException as error:
+                # A second Ctrl-C cuts the grace period short.
+                process_utils.stop_groups(
+                    running.values(), self.kill_grace_s, hurry=signals.pending
+                )
+                for index in running:
+                    _note(jobs[index], f"stopped by the executor: {error!r}")
+                raise
         return [results[index] for index in range(len(jobs))]
 
 

@@ -10,6 +10,8 @@ executor and the Slurm array tasks (launchers/executors.py):
     with SIGKILL leaves no child behind;
   * `signal_group` signals such a child's whole group, `stop_groups` stops
     several (SIGTERM, SIGKILL after a grace period);
+  * `DeferredSignals` holds Ctrl-C (and a SIGTERM handled like it) back to a
+    point of the caller's choosing while it polls its children;
   * `describe_exit` words a subprocess return code;
   * `free_port` picks a port for a server child to bind.
 
@@ -23,11 +25,14 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Optional, Union
 
 _PR_SET_PDEATHSIG = 1
+# Seconds between two checks of a stopping child during its grace period.
+_STOP_POLL_INTERVAL_S = 0.05
 
 
 def terminate_with_parent() -> None:
@@ -81,27 +86,88 @@ def signal_group(pid: int, signum: int) -> None:
         pass
 
 
-def stop_groups(processes: Iterable[subprocess.Popen], grace_s: float) -> None:
+def stop_groups(
+    processes: Iterable[subprocess.Popen],
+    grace_s: float,
+    hurry: Callable[[], bool] = lambda: False,
+) -> None:
     """Stops processes and their process groups: SIGTERM, then SIGKILL.
 
-    A second interrupt during the grace period goes straight to SIGKILL, so no
-    process is left running either way.
+    The grace period ends early when `hurry()` turns true (a second Ctrl-C
+    held back by `DeferredSignals`); an exception during it (a second Ctrl-C
+    raised as KeyboardInterrupt) goes straight to SIGKILL. Either way no
+    process is left running.
     """
     processes = list(processes)
     try:
         for process in processes:
             signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
-        for process in processes:
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
+        while (
+            time.monotonic() < deadline
+            and not hurry()
+            and any(process.poll() is None for process in processes)
+        ):
+            time.sleep(_STOP_POLL_INTERVAL_S)
     finally:
         for process in processes:
             # The group may outlive its leader: kill whatever is left of it.
             signal_group(process.pid, signal.SIGKILL)
             process.wait()
+
+
+class DeferredSignals:
+    """Holds SIGINT and SIGTERM back to the points where `deliver()` is called.
+
+    Python raises a handler's KeyboardInterrupt between any two bytecodes,
+    also inside `subprocess.Popen.poll()` after it has taken the Popen's
+    waitpid lock and before its `try` releases it; every later `wait()` of
+    that child then blocks forever (a local sweep hung on Ctrl-C that way).
+    Within `with DeferredSignals() as signals:`, a signal whose handler is
+    Python code only counts; `deliver()` runs the original handler (which
+    raises KeyboardInterrupt, for Ctrl-C) where the caller polls safely. A
+    signal that is ignored or has the default action is left alone, and so is
+    every signal outside the main thread, where no handler can be set. One
+    still pending at exit is delivered then, after the handlers are restored.
+    """
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Callable] = {}
+        self._pending: list[int] = []
+
+    def __enter__(self) -> DeferredSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self._SIGNALS:
+                handler = signal.getsignal(signum)
+                if callable(handler):
+                    self._previous[signum] = signal.signal(signum, self._hold)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        if exc_info[0] is None:
+            self.deliver()
+
+    def _hold(self, signum: int, frame) -> None:
+        self._pending.append(signum)
+
+    def pending(self) -> bool:
+        """Whether a signal came since the last `deliver()` or `discard()`."""
+        return bool(self._pending)
+
+    def discard(self) -> None:
+        """Forgets the signals that came (they were acted upon)."""
+        self._pending.clear()
+
+    def deliver(self) -> None:
+        """Runs the original handler of the first signal that came, if any."""
+        if self._pending:
+            signum = self._pending[0]
+            self._pending.clear()
+            self._previous[signum](signum, None)
 
 
 def describe_exit(code: int) -> str:

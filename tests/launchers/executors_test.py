@@ -37,12 +37,12 @@ print(f"stderr of {name}", file=sys.stderr)
 """
 
 # Starts a grandchild `sleep`, writes both PIDs, then sleeps; with "stubborn"
-# it ignores SIGTERM, so only SIGKILL stops it.
+# it only notes a SIGTERM (in <pid_file>.sigterm), so only SIGKILL stops it.
 _SLEEPING_JOB = """
 import os, signal, subprocess, sys, time
 pid_file, mode = sys.argv[1], sys.argv[2]
 if mode == "stubborn":
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: open(pid_file + ".sigterm", "w").close())
 grandchild = subprocess.Popen(["sleep", "120"])
 with open(pid_file + ".tmp", "w") as f:
     f.write(f"{os.getpid()} {grandchild.pid}")
@@ -160,38 +160,70 @@ def test_local_reports_failures_with_returncode_and_log(tmp_path):
     assert "cannot start" in open(missing.log_path).read()
 
 
-def test_local_ctrl_c_stops_every_job_and_reraises(tmp_path):
-    pid_files = [tmp_path / f"job-{i}.pids" for i in range(3)]
+# Sent by the driver itself from inside Popen.poll(), while it holds the
+# Popen's waitpid lock, as CPython's poll() does between its `acquire` and its
+# `try`: a KeyboardInterrupt raised there would leave the lock held, and the
+# executor's later wait() for that child would block forever.
+_INTERRUPT_INSIDE_POLL = """
+import os, signal, subprocess
+real_poll = subprocess.Popen.poll
+def poll_interrupted_holding_the_lock(self):
+    if all(os.path.exists(path) for path in PID_FILES):
+        subprocess.Popen.poll = real_poll
+        self._waitpid_lock.acquire(False)
+        os.kill(os.getpid(), signal.SIGINT)
+        self._waitpid_lock.release()
+    return real_poll(self)
+subprocess.Popen.poll = poll_interrupted_holding_the_lock
+"""
+
+
+def _start_interruptible_sweep(tmp_path, pid_files, modes, grace_s, extra=""):
+    """Starts a driver running LocalExecutor over sleeping jobs, plus one more
+    job that waits for a free slot and must never start."""
     jobs = [
         _python_job(f"job-{i}", tmp_path, _SLEEPING_JOB, pid_file, mode)
-        for i, (pid_file, mode) in enumerate(
-            zip(pid_files, ["plain", "stubborn", "plain"])
-        )
+        for i, (pid_file, mode) in enumerate(zip(pid_files, modes))
     ]
-    # A fourth job waits for a free slot and must never start.
     jobs.append(_python_job("never", tmp_path, "open('never-started', 'w')"))
-    driver = textwrap.dedent(
-        f"""
-        import signal
-        from launchers import executors
-        from launchers.executors import Job
-        # A test run in the background may inherit SIGINT ignored.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        executors.LocalExecutor(max_parallel=3, kill_grace_s=1).run({jobs!r})
-        """
+    driver = "\n".join(
+        [
+            "import signal",
+            "from launchers import executors",
+            "from launchers.executors import Job",
+            f"PID_FILES = {[str(path) for path in pid_files]!r}",
+            # A test run in the background may inherit SIGINT ignored.
+            "signal.signal(signal.SIGINT, signal.default_int_handler)",
+            extra,
+            f"executors.LocalExecutor(max_parallel={len(modes)}, "
+            f"kill_grace_s={grace_s}).run({jobs!r})",
+        ]
     )
-    env = dict(os.environ, PYTHONPATH=_PROJECT_ROOT)
     process = subprocess.Popen(
         [sys.executable, "-c", driver],
         cwd=tmp_path,
-        env=env,
+        env=dict(os.environ, PYTHONPATH=_PROJECT_ROOT),
         stderr=subprocess.PIPE,
         text=True,
+    )
+    return jobs, process
+
+
+@pytest.mark.parametrize("when", ["between polls", "inside Popen.poll"])
+def test_local_ctrl_c_stops_every_job_and_reraises(tmp_path, when):
+    pid_files = [tmp_path / f"job-{i}.pids" for i in range(3)]
+    jobs, process = _start_interruptible_sweep(
+        tmp_path,
+        pid_files,
+        ["plain", "stubborn", "plain"],
+        grace_s=1,
+        extra=_INTERRUPT_INSIDE_POLL if when == "inside Popen.poll" else "",
     )
     try:
         _wait_for_files(pid_files, process)
         pids = [int(pid) for path in pid_files for pid in path.read_text().split()]
-        process.send_signal(signal.SIGINT)
+        if when == "between polls":
+            process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
@@ -202,6 +234,28 @@ def test_local_ctrl_c_stops_every_job_and_reraises(tmp_path):
     assert not (tmp_path / "never-started").exists()
     for job in jobs[:3]:
         assert "stopped by the executor: KeyboardInterrupt" in open(job.log_path).read()
+
+
+def test_local_second_ctrl_c_kills_at_once(tmp_path):
+    # The stubborn job ignores SIGTERM: only the second Ctrl-C can end the
+    # 10-minute grace period before the communicate() below times out.
+    pid_files = [tmp_path / "job-0.pids"]
+    jobs, process = _start_interruptible_sweep(
+        tmp_path, pid_files, ["stubborn"], grace_s=600
+    )
+    try:
+        _wait_for_files(pid_files, process)
+        pids = [int(pid) for pid in pid_files[0].read_text().split()]
+        process.send_signal(signal.SIGINT)
+        _wait_for_files([f"{pid_files[0]}.sigterm"], process)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+
+    assert process.returncode == -signal.SIGINT, stderr
+    assert _wait_until_stopped(pids) == []
+    assert "stopped by the executor: KeyboardInterrupt" in open(jobs[0].log_path).read()
 
 
 def test_slurm_needs_srun_on_path(tmp_path, monkeypatch):
