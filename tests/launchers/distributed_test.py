@@ -88,6 +88,7 @@ def _item_keys(checkpoint):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 138 s in CI on two workers
 def test_distributed_run_with_two_collectors_loses_nothing(tmp_path):
     experiment = _experiment(
         tmp_path,

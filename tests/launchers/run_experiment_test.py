@@ -285,6 +285,7 @@ def test_two_point_sweep_killed_and_resumed(tmp_path, experiment):
     assert "2 already complete, 0 to run" in again.stdout
 
 
+@pytest.mark.timeout(900)  # 124 s in CI on two workers; its launch waits 900 s
 def test_sweep_over_the_building_populates_and_evaluates_each_building(
     tmp_path, experiment
 ):
@@ -331,6 +332,7 @@ def test_sweep_over_the_building_populates_and_evaluates_each_building(
 
 
 @pytest.mark.slurm
+@pytest.mark.timeout(900)  # 146 s in CI; its sweep waits 900 s
 def test_two_point_sweep_on_slurm(tmp_path, experiment, slurm_cluster):
     root = tmp_path / "slurm_sweep"
     env = dict(os.environ, **slurm_cluster.env)

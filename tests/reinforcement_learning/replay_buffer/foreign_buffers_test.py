@@ -171,6 +171,7 @@ def test_the_reference_api_names(tmp_path, reference_buffer):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 132 s in CI with the module's fixture, two workers
 def test_inspect_buffer_reads_a_reference_buffer_with_table_name(
     tmp_path, reference_buffer
 ):
