@@ -17,6 +17,7 @@ GROUP_PREFIXES = ("environment", "insert", "sample", "populate", "checkpoint")
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # 157 s under three test workers (stress run)
 def test_quick_run_writes_json_and_markdown(tmp_path):
     out = tmp_path / "results"
     completed = subprocess.run(

@@ -176,6 +176,7 @@ def existing_buffer(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # 163 s under three test workers (stress run)
 @pytest.mark.parametrize(
     "extra, code, message",
     [
