@@ -155,12 +155,8 @@ class DeferredSignals:
         self._pending.append(signum)
 
     def pending(self) -> bool:
-        """Whether a signal came since the last `deliver()` or `discard()`."""
+        """Whether a signal came since the last `deliver()`."""
         return bool(self._pending)
-
-    def discard(self) -> None:
-        """Forgets the signals that came (they were acted upon)."""
-        self._pending.clear()
 
     def deliver(self) -> None:
         """Runs the original handler of the first signal that came, if any."""

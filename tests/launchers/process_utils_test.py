@@ -52,15 +52,6 @@ def test_sigterm_runs_its_own_handler_at_deliver():
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_discard_forgets_what_came(ctrl_c_raises):
-    with process_utils.DeferredSignals() as signals:
-        os.kill(os.getpid(), signal.SIGINT)
-        signals.discard()
-        signals.deliver()  # nothing left to raise
-
-    assert not signals.pending()
-
-
 def test_an_ignored_ctrl_c_stays_ignored():
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
