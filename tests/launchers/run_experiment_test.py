@@ -299,12 +299,19 @@ def test_sweep_over_the_building_populates_and_evaluates_each_building(
             "--gin_bindings=TrainConfig.num_train_steps = 20",
             "--gin_bindings=TrainConfig.checkpoint_interval = 0",
             "--gin_bindings=TrainConfig.policy_save_interval = 0",
+            # A launcher setting: the sweep's own executor takes it (README).
+            "--gin_bindings=LocalExecutor.kill_grace_s = 3.0",
             "--sweep=BuildingEnvironment.time_step_s=[900, 1800]",
         ],
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     sweep = read_json(root / "sweep.json")
+    assert sweep["executor"] == {
+        "type": "LocalExecutor",
+        "max_parallel": 2,
+        "kill_grace_s": 3.0,
+    }
     keys = sweep["populate_keys"]
     assert keys["p000"] != keys["p001"]
     assert sorted(os.listdir(root / "starter_buffers")) == sorted(keys.values())
